@@ -1,0 +1,70 @@
+# pyctrd: `make lab` (daemon + registry + JupyterLab) and `make test` set themselves up on a
+# fresh Debian machine as root. Every target that needs the venv depends on it.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+# Debian packages: the real containerd/ctr/Go shim (compatibility tests and benchmarks), runc,
+# the registry, busybox for offline sample images, graphviz, chromium for the browser test.
+APT_PACKAGES := containerd runc docker-registry busybox-static graphviz chromium tree jq \
+	iproute2 psmisc procps util-linux e2fsprogs btrfs-progs ca-certificates
+STAMP_APT := $(VENV)/.apt-$(shell echo $(APT_PACKAGES) | md5sum | cut -c1-8)
+STAMP_PIP := $(VENV)/.pip-$(shell cat pyproject.toml setup.py | md5sum | cut -c1-8)
+LAB_DIR ?= $(CURDIR)/.lab
+PYTEST_ARGS ?=
+
+.PHONY: all deps venv api test test-fast lab bench soak lint typecheck clean
+
+all: test
+
+$(STAMP_APT):
+	@mkdir -p $(VENV)
+	@if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		missing=$$(for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+		if [ -n "$$missing" ]; then \
+			echo "apt-get install: $$missing"; \
+			apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $$missing; \
+		fi; \
+	else echo "not root or no apt-get: assuming $(APT_PACKAGES) are installed"; fi
+	@touch $@
+
+deps: $(STAMP_APT)
+
+$(STAMP_PIP): $(STAMP_APT) pyproject.toml setup.py
+	@[ -x $(BIN)/python ] || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q grpcio-tools==1.85.1 googleapis-common-protos==1.76.0
+	$(BIN)/python scripts/gen_api.py
+	$(BIN)/pip install -q -e '.[jupyter,test]'
+	@touch $@
+
+venv: $(STAMP_PIP)
+
+# Regenerate the gRPC stubs from containerd's .proto files (never committed).
+api: $(STAMP_PIP)
+	$(BIN)/python scripts/gen_api.py
+
+test: venv
+	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
+
+test-fast: venv
+	$(BIN)/python -m pytest -q -x -m "not slow" $(PYTEST_ARGS)
+
+lint: venv
+	$(BIN)/ruff check runtime diagrams widgets tests scripts
+
+typecheck: venv
+	$(BIN)/mypy runtime
+
+# The main job: daemon + local registry + JupyterLab on 127.0.0.1, all under $(LAB_DIR).
+lab: venv
+	$(BIN)/python -m pyctrd.lab --dir $(LAB_DIR)
+
+bench: venv
+	$(BIN)/pyctr bench --compare --out results
+
+soak: venv
+	PYCTRD_SOAK=1 $(BIN)/python -m pytest -q -m slow $(PYTEST_ARGS)
+
+clean:
+	rm -rf build dist runtime/_api *.egg-info .pytest_cache

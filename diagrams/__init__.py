@@ -1,0 +1,1 @@
+"""Diagrams of live pyctrd state: pure functions to graphviz/networkx (issue: teaching environment)."""

@@ -1,0 +1,1 @@
+"""ipywidgets that show live pyctrd state and update from its events."""
