@@ -21,7 +21,7 @@ from ..errdefs import InvalidArgument
 from .fields import Duration
 from .schema import Config
 
-__all__ = ["ConfigError", "Loaded", "decode", "load", "loads", "to_dict", "to_toml"]
+__all__ = ["ConfigError", "Loaded", "decode", "find_line", "load", "loads", "to_dict", "to_toml"]
 
 T = TypeVar("T")
 

@@ -31,7 +31,7 @@ from typing import Any, Protocol
 
 from ...errdefs import InvalidArgument
 
-__all__ = ["ALWAYS", "Adaptor", "Filter", "adapt", "parse", "parse_all"]
+__all__ = ["ALWAYS", "Adaptor", "Filter", "Selector", "adapt", "parse", "parse_all"]
 
 FieldPath = Sequence[str]
 

@@ -1,0 +1,14 @@
+"""Every plugin the daemon loads, in registration order: the daemon's contents in one file.
+
+The order matters only where the requires graph leaves a choice; it follows containerd's
+(so ``plugins ls`` reads the same). Importing a ``plugin.py`` registers it in
+:data:`pyctrd.plugin.REGISTRY`.
+"""
+# ruff: noqa: F401
+from .plugins.events.exchange import plugin as _events_exchange
+from .plugins.metadata.sqlite import plugin as _metadata_sqlite
+from .services.introspection import plugin as _introspection
+from .services.namespaces import plugin as _namespaces
+from .services.events import plugin as _events
+from .services.healthcheck import plugin as _healthcheck
+from .services.version import plugin as _version

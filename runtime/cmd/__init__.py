@@ -1,0 +1,1 @@
+"""Console scripts: ``pyctrd`` (the daemon) and ``pyctr`` (the client CLI)."""

@@ -1,0 +1,4 @@
+"""The event exchange (``io.containerd.event.v1`` ``exchange``)."""
+from .exchange import Exchange
+
+__all__ = ["Exchange"]

@@ -1,0 +1,135 @@
+"""The metadata database: one SQLite file, versioned schema, transactions.
+
+Why SQLite: it is in the standard library, transactional and crash-safe (WAL journal:
+a daemon killed with -9 leaves a database that opens cleanly at the last committed
+transaction). Every change goes through :meth:`DB.update` (``BEGIN IMMEDIATE`` ... commit or
+roll back as one), every read through :meth:`DB.view`.
+
+The schema evolves by migrations: ``PRAGMA user_version`` records how many have run; a
+store that needs tables appends a migration to :data:`MIGRATIONS` (never edits one that has
+shipped).
+"""
+from __future__ import annotations
+
+import logging
+import sqlite3
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from ....errdefs import FailedPrecondition, map_exceptions
+
+__all__ = ["DB", "MIGRATIONS", "NAMESPACED_TABLES"]
+
+log = logging.getLogger("pyctrd.metadata")
+
+#: Ordered schema migrations: (description, SQL script).
+MIGRATIONS: list[tuple[str, str]] = [
+    ("namespaces", """
+        CREATE TABLE namespaces (
+            name TEXT PRIMARY KEY,
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL
+        );
+        CREATE TABLE namespace_labels (
+            namespace TEXT NOT NULL REFERENCES namespaces(name) ON DELETE CASCADE,
+            key TEXT NOT NULL,
+            value TEXT NOT NULL,
+            PRIMARY KEY (namespace, key)
+        );
+    """),
+]
+
+#: Tables whose rows belong to a namespace: (table, what containerd calls them). A namespace
+#: that still has rows in any of them cannot be deleted. Stores append to this.
+NAMESPACED_TABLES: list[tuple[str, str]] = []
+
+
+class DB:
+    """A SQLite database shared by the metadata stores (thread-safe, one writer at a time)."""
+
+    def __init__(self, path: str | Path, *, migrations: list[tuple[str, str]] | None = None) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with map_exceptions(f"open {self.path}"):
+            self._conn = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None,
+                                         timeout=30)
+        self._conn.row_factory = sqlite3.Row
+        self._lock = threading.RLock()
+        self._depth = threading.local()
+        self.mutations = 0
+        #: called after each committed update (GC scheduler counts mutations)
+        self.on_mutation: list[Callable[[], None]] = []
+        with self._lock:
+            self._conn.execute("PRAGMA journal_mode=WAL")
+            self._conn.execute("PRAGMA synchronous=NORMAL")
+            self._conn.execute("PRAGMA foreign_keys=ON")
+        self.migrate(migrations if migrations is not None else MIGRATIONS)
+
+    def __repr__(self) -> str:
+        return f"<DB {self.path} schema=v{self.version}>"
+
+    @property
+    def version(self) -> int:
+        with self._lock:
+            return int(self._conn.execute("PRAGMA user_version").fetchone()[0])
+
+    def migrate(self, migrations: list[tuple[str, str]]) -> None:
+        """Run the migrations not yet applied, each in its own transaction."""
+        current = self.version
+        if current > len(migrations):
+            raise FailedPrecondition(f"metadata schema v{current} is newer than this pyctrd "
+                                     f"(knows v{len(migrations)})")
+        for n, (desc, script) in enumerate(migrations[current:], start=current + 1):
+            with self._lock, map_exceptions(f"metadata migration {n} ({desc})"):
+                self._conn.execute("BEGIN IMMEDIATE")
+                try:
+                    for stmt in script.split(";"):
+                        if stmt.strip():
+                            self._conn.execute(stmt)
+                    self._conn.execute(f"PRAGMA user_version={n}")
+                    self._conn.execute("COMMIT")
+                except BaseException:
+                    self._conn.execute("ROLLBACK")
+                    raise
+            log.info("metadata schema migrated to v%d (%s)", n, desc)
+
+    @contextmanager
+    def update(self) -> Iterator[sqlite3.Connection]:
+        """A write transaction; nested calls join the outer one."""
+        with self._lock:
+            depth = getattr(self._depth, "n", 0)
+            self._depth.n = depth + 1
+            try:
+                if depth:
+                    yield self._conn
+                    return
+                with map_exceptions():
+                    self._conn.execute("BEGIN IMMEDIATE")
+                try:
+                    yield self._conn
+                except BaseException:
+                    self._conn.execute("ROLLBACK")
+                    raise
+                with map_exceptions():
+                    self._conn.execute("COMMIT")
+                self.mutations += 1
+                for cb in self.on_mutation:
+                    cb()
+            finally:
+                self._depth.n = depth
+
+    @contextmanager
+    def view(self) -> Iterator[sqlite3.Connection]:
+        """A read (serialised with writers; SQLite reads are fast)."""
+        with self._lock:
+            yield self._conn
+
+    def integrity_check(self) -> str:
+        with self._lock:
+            return str(self._conn.execute("PRAGMA integrity_check").fetchone()[0])
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()
