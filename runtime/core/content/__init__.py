@@ -23,15 +23,21 @@ manages blobs; :class:`ContentStore` is all four. Namespaces come from
 """
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol, runtime_checkable
 
+from ...errdefs import InvalidArgument
+from ..filters import Adaptor
+
 __all__ = [
-    "ContentStore", "Info", "IngestManager", "Ingester", "Manager", "Provider", "ReaderAt",
-    "Status", "Writer",
+    "MAX_LABEL_SIZE", "ContentStore", "Info", "IngestManager", "Ingester", "Manager", "Provider",
+    "ReaderAt", "Status", "Writer", "adapt_info", "adapt_status", "validate_labels",
 ]
+
+#: containerd's limit for one label: key and value together, in bytes.
+MAX_LABEL_SIZE = 4096
 
 
 @dataclass
@@ -148,3 +154,62 @@ class Manager(Protocol):
 @runtime_checkable
 class ContentStore(Provider, Ingester, IngestManager, Manager, Protocol):
     """All four: what the content plugin and the metadata layer provide."""
+
+
+
+def validate_labels(labels: Mapping[str, str]) -> None:
+    """Check every label as containerd does: ``len(key) + len(value)`` at most 4096 bytes.
+
+    >>> validate_labels({"containerd.io/gc.ref.content.l.0": "sha256:…"})
+    >>> validate_labels({"big": "x" * 4096})
+    Traceback (most recent call last):
+    ...
+    pyctrd.errdefs.InvalidArgument: label key and value greater than maximum size (4096 bytes), key: big: invalid argument
+
+    Raises:
+        InvalidArgument: a label is too large (the message shows the key's first 10 characters).
+    """
+    for key, value in labels.items():
+        if len(key.encode()) + len(value.encode()) > MAX_LABEL_SIZE:
+            raise InvalidArgument(f"label key and value greater than maximum size ({MAX_LABEL_SIZE} bytes), "
+                                  f"key: {key[:10]}")
+
+
+def adapt_info(info: Info) -> Adaptor:
+    """The filter fields of a blob: ``digest``, ``size`` and ``labels.<key>``.
+
+    >>> from pyctrd.core.filters import parse_all
+    >>> info = Info("sha256:" + "a" * 64, 3, labels={"team": "red"})
+    >>> parse_all(["labels.team==red"]).match(adapt_info(info)), parse_all(["size==4"]).match(adapt_info(info))
+    (True, False)
+    """
+
+    def field(fieldpath: Sequence[str]) -> tuple[str, bool]:
+        if not fieldpath:
+            return "", False
+        if fieldpath[0] == "digest":
+            return info.digest, True
+        if fieldpath[0] == "size":
+            return str(info.size), True
+        if fieldpath[0] == "labels" and len(fieldpath) > 1:
+            key = ".".join(fieldpath[1:])
+            return info.labels.get(key, ""), key in info.labels
+        return "", False
+
+    return field
+
+
+def adapt_status(status: Status) -> Adaptor:
+    """The filter fields of an ingest: only ``ref``, as in containerd.
+
+    >>> from pyctrd.core.filters import parse_all
+    >>> parse_all(["ref~=^layer-"]).match(adapt_status(Status("layer-1")))
+    True
+    """
+
+    def field(fieldpath: Sequence[str]) -> tuple[str, bool]:
+        if list(fieldpath) == ["ref"]:
+            return status.ref, True
+        return "", False
+
+    return field
