@@ -77,40 +77,55 @@ class ReaderAt(Protocol):
     def size(self) -> int: ...
 
     def read_at(self, offset: int, n: int) -> bytes:
-        """Up to ``n`` bytes at ``offset`` (fewer only at the end)."""
+        """Up to ``n`` bytes at ``offset``: fewer only at the end, ``b""`` at or past it.
+
+        Raises:
+            InvalidArgument: negative offset or length.
+        """
 
     def close(self) -> None: ...
 
 
 class Writer(Protocol):
-    """An open ingest. One writer per ref at a time."""
+    """An open ingest. One writer per ref at a time. ``write``, ``commit`` and ``truncate``
+    raise FailedPrecondition once the writer is closed or committed."""
 
-    def write(self, data: bytes) -> int: ...
+    def write(self, data: bytes) -> int:
+        """Append ``data`` at the current offset; returns ``len(data)``."""
 
     def digest(self) -> str:
         """Digest of what was written so far."""
 
-    def status(self) -> Status: ...
+    def status(self) -> Status:
+        """This ingest's ref, offset, total, expected digest and times."""
 
     def commit(self, size: int, expected: str, labels: dict[str, str] | None = None) -> None:
-        """Verify and move into the blob store.
+        """Verify and move into the blob store. ``size`` 0 or ``expected`` "" skip that check.
+
+        The writer is closed afterwards (its lock released), whatever the outcome, except
+        for InvalidArgument: bad arguments are refused before anything happens.
 
         Raises:
+            InvalidArgument: malformed ``expected`` or a label too large.
             FailedPrecondition: size or digest do not match (the ingest is kept, not committed).
             AlreadyExists: the blob exists already (the ingest is removed).
         """
 
     def truncate(self, size: int) -> None:
-        """Only ``truncate(0)`` is required: restart the ingest from the beginning."""
+        """Only ``truncate(0)`` is required: restart the ingest from the beginning.
+
+        Raises:
+            InvalidArgument: a size this writer cannot truncate to.
+        """
 
     def close(self) -> None:
-        """Release the ref lock without committing (the ingest stays, resumable)."""
+        """Release the ref lock without committing (the ingest stays, resumable). Never raises."""
 
 
 @runtime_checkable
 class Provider(Protocol):
     def reader_at(self, digest: str) -> ReaderAt:
-        """Raises NotFound if the blob is not committed (in this namespace)."""
+        """Raises InvalidArgument (malformed digest) or NotFound (not committed, in this namespace)."""
 
 
 @runtime_checkable
@@ -122,6 +137,7 @@ class Ingester(Protocol):
             Unavailable: another writer holds ``ref`` ("ref … locked").
             AlreadyExists: ``expected`` names a blob that is already committed.
             InvalidArgument: empty ref or malformed expected digest.
+            FailedPrecondition: ``total`` differs from the one the ingest started with.
         """
 
 
@@ -130,7 +146,8 @@ class IngestManager(Protocol):
     def status(self, ref: str) -> Status:
         """Raises NotFound for an unknown ref."""
 
-    def list_statuses(self, *filters: str) -> list[Status]: ...
+    def list_statuses(self, *filters: str) -> list[Status]:
+        """Ingests matching any filter (field ``ref``). Raises InvalidArgument for a bad filter."""
 
     def abort(self, ref: str) -> None:
         """Remove an ingest. Raises NotFound for an unknown ref."""
@@ -139,22 +156,30 @@ class IngestManager(Protocol):
 @runtime_checkable
 class Manager(Protocol):
     def info(self, digest: str) -> Info:
-        """Raises NotFound."""
+        """Raises InvalidArgument (malformed digest) or NotFound."""
 
     def update(self, info: Info, fieldpaths: Sequence[str] = ()) -> Info:
-        """Replace labels (all, or only ``labels.<key>`` fieldpaths). Raises NotFound."""
+        """Replace labels (all, or only ``labels.<key>`` fieldpaths; an empty value removes).
+
+        Raises:
+            NotFound: no such blob.
+            InvalidArgument: malformed digest, a fieldpath other than labels, a label too large.
+        """
 
     def walk(self, *filters: str) -> Iterator[Info]:
-        """Every committed blob matching any filter (containerd's filter syntax)."""
+        """Every committed blob matching any filter (fields ``digest``, ``size``, ``labels.<key>``).
+
+        Raises:
+            InvalidArgument: a filter does not parse (at the latest on the first ``next``).
+        """
 
     def delete(self, digest: str) -> None:
-        """Raises NotFound."""
+        """Raises InvalidArgument (malformed digest) or NotFound."""
 
 
 @runtime_checkable
 class ContentStore(Provider, Ingester, IngestManager, Manager, Protocol):
     """All four: what the content plugin and the metadata layer provide."""
-
 
 
 def validate_labels(labels: Mapping[str, str]) -> None:

@@ -207,7 +207,7 @@ class LocalStore:
             resumed = self._resumable(path, ref, total)
             if resumed is None:  # new (or metadata never finished): set the ingest up
                 now = self.clock()
-                resumed = Status(ref, 0, total, started_at=now, updated_at=now)
+                resumed = Status(ref, 0, 0, started_at=now, updated_at=now)
                 write_atomic(path / "ref", ref)
                 write_atomic(path / "startedat", format_time(now))
                 write_atomic(path / "updatedat", format_time(now))
@@ -257,6 +257,8 @@ class LocalStore:
         with map_exceptions(str(self.root / "ingest")):
             names = os.listdir(self.root / "ingest")
         for name in names:
+            if not (self.root / "ingest" / name).is_dir():
+                continue
             try:
                 st = self._read_status(self.root / "ingest" / name)
             except NotFound:  # committed or aborted meanwhile, or not set up yet
