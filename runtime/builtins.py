@@ -5,8 +5,9 @@ The order matters only where the requires graph leaves a choice; it follows cont
 :data:`pyctrd.plugin.REGISTRY`.
 """
 # ruff: noqa: F401
-from .plugins.events.exchange import plugin as _events_exchange
+from .plugins.content.local import plugin as _content_local
 from .plugins.metadata.sqlite import plugin as _metadata_sqlite
+from .plugins.events.exchange import plugin as _events_exchange
 from .services.introspection import plugin as _introspection
 from .services.namespaces import plugin as _namespaces
 from .services.events import plugin as _events
