@@ -1,0 +1,40 @@
+"""The Lab helper: a notebook's own daemon, started and stopped by PID."""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+from pyctrd.lab import Lab
+
+
+def test_lab_start_reach_stop() -> None:
+    lab = Lab.start()
+    try:
+        assert lab.running and repr(lab).startswith(f"<Lab {lab.dir} running pid=")
+        assert lab.client().version().version.startswith("1.6.20+pyctrd")
+        assert (lab.root / "io.containerd.metadata.v1.sqlite" / "meta.db").exists()
+    finally:
+        lab.destroy()
+    assert not lab.running and lab.proc is not None and lab.proc.returncode == 0
+    assert not lab.dir.exists()
+
+
+def test_python_m_pyctrd_lab_prints_how_to_reach_it_and_stops_on_sigint(short_tmp) -> None:  # type: ignore[no-untyped-def]
+    p = subprocess.Popen([sys.executable, "-m", "pyctrd.lab", "--dir", str(short_tmp / "lab"), "--no-jupyter"],
+                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        first = p.stdout.readline()  # type: ignore[union-attr]
+        assert first.startswith("pyctrd is serving on ") and first.strip().endswith("/lab/state/pyctrd.sock")
+        assert os.path.exists(short_tmp / "lab" / "state" / "pyctrd.sock")
+        time.sleep(0.2)
+        p.send_signal(signal.SIGINT)
+        out, _ = p.communicate(timeout=30)
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.communicate()
+    assert p.returncode == 0 and "pyctrd stopped (0)" in out
+    assert not os.path.exists(short_tmp / "lab" / "state" / "pyctrd.sock")
