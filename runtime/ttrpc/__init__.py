@@ -7,7 +7,8 @@ The pieces, bottom up:
 - :mod:`~pyctrd.ttrpc.sockets`: unix addresses, peer credentials, safe socket creation.
 - :mod:`~pyctrd.ttrpc.client`: :func:`connect` and :class:`Client` (many calls, one connection).
 - :mod:`~pyctrd.ttrpc.stub`: :class:`Stub`, a client for a whole protobuf service.
-- :mod:`~pyctrd.ttrpc.server`: :class:`Server` and, inside handlers, :func:`current_metadata`.
+- :mod:`~pyctrd.ttrpc.server`: :class:`Server`; inside handlers, :func:`current_metadata`
+  (:mod:`~pyctrd.ttrpc.call_context`).
 
 Talking to a shim::
 
@@ -21,9 +22,10 @@ Talking to a shim::
 """
 from __future__ import annotations
 
+from .call_context import CallInfo, current_call, current_metadata
 from .client import Client, connect
 from .framing import MAX_MESSAGE_LENGTH, MessageTooLarge
-from .server import CallInfo, Server, current_call, current_metadata
+from .server import Server
 from .stub import Stub
 
 __all__ = [

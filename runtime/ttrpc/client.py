@@ -24,7 +24,7 @@ import logging
 import os
 import socket
 from types import TracebackType
-from typing import Any, TypeVar
+from typing import Any, Self, TypeVar
 
 import grpc
 from google.protobuf.message import DecodeError, Message
@@ -128,7 +128,7 @@ class Client:
                                     f"ttrpc: {service}/{method}: deadline exceeded") from exc
         if reply.status.code != grpc.StatusCode.OK.value[0]:
             raise messages.error_for_status(reply.status)
-        answer = response_type()
+        answer: M = response_type()
         try:
             answer.ParseFromString(reply.payload)
         except DecodeError as exc:
@@ -220,7 +220,7 @@ class Client:
         except OSError:
             pass
 
-    async def __aenter__(self) -> Client:
+    async def __aenter__(self) -> Self:
         return self
 
     async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,

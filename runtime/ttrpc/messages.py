@@ -73,7 +73,7 @@ def _envelope_file() -> descriptor_pb2.FileDescriptorProto:
     def message(name: str, *fields: tuple[str, int, int, str]) -> None:
         msg = file.message_type.add(name=name)
         for field_name, number, kind, type_name in fields:
-            added = msg.field.add(name=field_name, number=number, type=kind,  # type: ignore[arg-type]
+            added = msg.field.add(name=field_name, number=number, type=kind,
                                   label=_F.LABEL_REPEATED if field_name == "metadata" else _F.LABEL_OPTIONAL)
             if type_name:  # only message fields name their type
                 added.type_name = type_name

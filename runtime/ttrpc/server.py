@@ -32,15 +32,14 @@ What happens to each connection (containerd's ``ttrpc/server.go``):
 from __future__ import annotations
 
 import asyncio
-import contextvars
 import inspect
 import logging
 import os
 import socket
 from collections.abc import Awaitable, Callable, Collection
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from types import TracebackType
-from typing import Any
+from typing import Any, Self
 
 import grpc
 from google.protobuf import message_factory
@@ -49,52 +48,12 @@ from google.protobuf.message import DecodeError, Message
 
 from .. import errdefs
 from . import framing, messages, sockets
+from .call_context import CallInfo, current_call, current_metadata, enter_call
 from .stub import unary_methods
 
 __all__ = ["CallInfo", "Server", "current_call", "current_metadata"]
 
 log = logging.getLogger("pyctrd.ttrpc")
-
-
-@dataclass(frozen=True)
-class CallInfo:
-    """What a handler may want to know about the call it is serving (see :func:`current_call`).
-
-    ``deadline`` is on the event loop's clock (``loop.time()``), ``None`` without one.
-    """
-
-    service: str
-    method: str
-    metadata: dict[str, list[str]] = field(default_factory=dict)
-    deadline: float | None = None
-    peer: sockets.PeerCredentials | None = None
-
-    def __repr__(self) -> str:
-        return f"<CallInfo {self.service}/{self.method} metadata={sorted(self.metadata)}>"
-
-
-_current_call: contextvars.ContextVar[CallInfo] = contextvars.ContextVar("ttrpc_call")
-
-
-def current_call() -> CallInfo:
-    """The call the running handler serves (each handler runs in its own task and context).
-
-    Raises:
-        FailedPrecondition: not called from inside a ttrpc handler.
-    """
-    try:
-        return _current_call.get()
-    except LookupError:
-        raise errdefs.FailedPrecondition("not inside a ttrpc call") from None
-
-
-def current_metadata() -> dict[str, list[str]]:
-    """The metadata of the call being served, ``{key: [values...]}`` (keys lower-case).
-
-    Raises:
-        FailedPrecondition: not called from inside a ttrpc handler.
-    """
-    return current_call().metadata
 
 
 @dataclass(frozen=True)
@@ -254,8 +213,8 @@ class Server:
         """Step 3: run one call under its deadline and send back status and payload."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + request.timeout_nano / 1e9 if request.timeout_nano else None
-        _current_call.set(CallInfo(request.service, request.method,
-                                   messages.decode_metadata(request.metadata), deadline, peer))
+        enter_call(CallInfo(request.service, request.method,
+                            messages.decode_metadata(request.metadata), deadline, peer))
         payload = b""
         try:
             async with asyncio.timeout_at(deadline) as scope:
@@ -265,7 +224,7 @@ class Server:
             status = (messages.status(grpc.StatusCode.DEADLINE_EXCEEDED,
                                       f"{request.service}/{request.method}: deadline exceeded")
                       if scope.expired() else messages.status_for_exception(exc))
-        except Exception as exc:  # noqa: BLE001 - the edge: every error becomes a status
+        except Exception as exc:
             if not isinstance(exc, errdefs.PyctrdError):
                 log.exception("ttrpc: %s/%s failed", request.service, request.method)
             status = messages.status_for_exception(exc)
@@ -287,7 +246,8 @@ class Server:
         if not isinstance(result, method.response_type):
             raise errdefs.Unknown(f"{request.service}/{request.method} handler returned "
                                   f"{type(result).__name__}, not {method.response_type.DESCRIPTOR.name}")
-        return result.SerializeToString()
+        serialized: bytes = result.SerializeToString()
+        return serialized
 
     async def _reply(self, writer: asyncio.StreamWriter, stream_id: int, status: Any,
                      payload: bytes = b"") -> None:
@@ -335,7 +295,7 @@ class Server:
         """Return once :meth:`close` has finished (a shim's main awaits this)."""
         await self._closed.wait()
 
-    async def __aenter__(self) -> Server:
+    async def __aenter__(self) -> Self:
         return self
 
     async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,

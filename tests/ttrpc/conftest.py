@@ -15,10 +15,9 @@ from typing import Any
 
 import pytest
 from google.protobuf import empty_pb2
-
 from pyctrd import errdefs, ttrpc
 from pyctrd._api.containerd.runtime.v2.task import shim_pb2
-from pyctrd.ttrpc.server import current_call
+from pyctrd.ttrpc.call_context import current_call
 
 TEST_TIMEOUT = 20.0
 TASK = shim_pb2.DESCRIPTOR.services_by_name["Task"]
