@@ -36,7 +36,7 @@ import inspect
 import logging
 import os
 import socket
-from collections.abc import Awaitable, Callable, Collection
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, Self
@@ -48,10 +48,10 @@ from google.protobuf.message import DecodeError, Message
 
 from .. import errdefs
 from . import framing, messages, sockets
-from .call_context import CallInfo, current_call, current_metadata, enter_call
+from .call_context import CallInfo, enter_call
 from .stub import unary_methods
 
-__all__ = ["CallInfo", "Server", "current_call", "current_metadata"]
+__all__ = ["Server"]
 
 log = logging.getLogger("pyctrd.ttrpc")
 
@@ -167,11 +167,10 @@ class Server:
             if self.allowed_uids is not None and peer.uid not in self.allowed_uids:
                 log.warning("ttrpc: refusing connection from pid %d uid %d", peer.pid, peer.uid)
                 return
-            while (frame := await self._next_request(reader, writer)) is not None:
-                if isinstance(frame, tuple):
-                    handler = asyncio.create_task(self._handle(writer, peer, *frame))
-                    handlers.add(handler)
-                    handler.add_done_callback(handlers.discard)
+            async for stream_id, request in self._requests(reader, writer):
+                handler = asyncio.create_task(self._handle(writer, peer, stream_id, request))
+                handlers.add(handler)
+                handler.add_done_callback(handlers.discard)
         except (OSError, errdefs.PyctrdError) as exc:
             log.debug("ttrpc: connection ended: %s", exc)
         finally:
@@ -182,31 +181,32 @@ class Server:
             writer.close()
             self._connections.pop(task, None)
 
-    async def _next_request(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
-                            ) -> tuple[int, Any] | bool | None:
-        """The next (stream id, Request); ``True`` for a frame answered or skipped; ``None`` at EOF."""
-        try:
-            frame = await framing.read_frame(reader)
-        except framing.MessageTooLarge as exc:
-            await self._reply(writer, exc.stream_id,
-                              messages.status(grpc.StatusCode.RESOURCE_EXHAUSTED, str(exc)))
-            return True
-        if frame is None:
-            return None
-        if frame.header.type != framing.MessageType.REQUEST:
-            return True  # unknown types are skipped, so newer clients can still talk to us
-        stream_id = frame.header.stream_id
-        try:
-            request = messages.Request.FromString(frame.body)
-        except DecodeError as exc:
-            await self._reply(writer, stream_id, messages.status_for_exception(
-                errdefs.InvalidArgument(f"ttrpc: unmarshal request: {exc}")))
-            return True
-        if stream_id % 2 != 1:
-            await self._reply(writer, stream_id, messages.status_for_exception(
-                errdefs.InvalidArgument("ttrpc: stream id must be odd for client-initiated streams")))
-            return True
-        return stream_id, request
+    async def _requests(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+                        ) -> AsyncIterator[tuple[int, Any]]:
+        """Yield (stream id, Request) until EOF, answering bad frames on the spot (step 4)."""
+        while True:
+            try:
+                frame = await framing.read_frame(reader)
+            except framing.MessageTooLarge as exc:
+                await self._reply(writer, exc.stream_id,
+                                  messages.status(grpc.StatusCode.RESOURCE_EXHAUSTED, str(exc)))
+                continue
+            if frame is None:
+                return
+            if frame.header.type != framing.MessageType.REQUEST:
+                continue  # unknown types are skipped, so newer clients can still talk to us
+            stream_id = frame.header.stream_id
+            try:
+                request = messages.Request.FromString(frame.body)
+            except DecodeError as exc:
+                await self._reply(writer, stream_id, messages.status_for_exception(
+                    errdefs.InvalidArgument(f"ttrpc: unmarshal request: {exc}")))
+                continue
+            if stream_id % 2 != 1:
+                await self._reply(writer, stream_id, messages.status_for_exception(
+                    errdefs.InvalidArgument("ttrpc: stream id must be odd for client-initiated streams")))
+                continue
+            yield stream_id, request
 
     async def _handle(self, writer: asyncio.StreamWriter, peer: sockets.PeerCredentials,
                       stream_id: int, request: Any) -> None:
