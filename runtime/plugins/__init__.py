@@ -1,0 +1,1 @@
+"""Implementations: ``plugins/<subsystem>/<impl>/`` holds one implementation and its ``plugin.py``."""
