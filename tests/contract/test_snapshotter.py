@@ -240,8 +240,11 @@ def test_errors_leave_nothing_behind(sn: Snapshotter) -> None:
     sn.prepare("active", "")
     with pytest.raises(InvalidArgument):
         sn.prepare("k", "active")  # parents must be committed
-    with pytest.raises(InvalidArgument):
-        sn.prepare("", "")
+    for bad in ("", "nul\x00byte", "lone-\udc80-surrogate"):
+        with pytest.raises(InvalidArgument):
+            sn.prepare(bad, "")
+        with pytest.raises(NotFound):
+            sn.stat(bad)
     with pytest.raises(InvalidArgument):
         sn.prepare("k", "", {"big": "x" * 5000})
     with pytest.raises(NotFound):
@@ -250,6 +253,8 @@ def test_errors_leave_nothing_behind(sn: Snapshotter) -> None:
         sn.remove("nope")
     with pytest.raises(NotFound):
         sn.usage("nope")
+    with pytest.raises(InvalidArgument):
+        sn.commit("", "active")
     sn.commit("C", "active")
     with pytest.raises(FailedPrecondition):
         sn.mounts("C")  # committed snapshots have no mounts

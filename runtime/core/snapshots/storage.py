@@ -67,6 +67,18 @@ _SELECT = ("SELECT s.id, s.name, p.name, s.kind, s.labels, s.created, s.updated,
            "FROM snapshots s LEFT JOIN snapshots p ON p.id = s.parent")
 
 
+def _check_key(key: str, what: str = "key") -> None:
+    """Keys are any non-empty text without NUL (as stored, compared and sent over gRPC)."""
+    if not key:
+        raise InvalidArgument(f"snapshot {what} must not be empty")
+    if "\x00" in key:
+        raise InvalidArgument(f"snapshot {what} {key!r} contains a NUL character")
+    try:
+        key.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise InvalidArgument(f"snapshot {what} {key!r} is not valid UTF-8") from exc
+
+
 def utcnow() -> datetime:
     """The default clock (inject another to control time in tests)."""
     return datetime.now(UTC)
@@ -115,6 +127,10 @@ class Transaction:
             return self._db.execute(f"{_SELECT} {where}", args).fetchall()
 
     def _row(self, key: str) -> tuple[Any, ...] | None:
+        try:
+            _check_key(key)
+        except InvalidArgument:
+            return None  # no such key can exist
         rows = self._rows("WHERE s.name = ?", (key,))
         return rows[0] if rows else None
 
@@ -186,8 +202,7 @@ class Transaction:
         """Record a new active snapshot or view; its ID is fresh (never used before)."""
         if kind not in (Kind.ACTIVE, Kind.VIEW):
             raise InvalidArgument(f"snapshot type {kind} invalid; only Active or View can be created")
-        if not key:
-            raise InvalidArgument("snapshot key must not be empty")
+        _check_key(key)
         clean = validate_labels(labels)
         parent_id = None
         if parent:
@@ -226,8 +241,7 @@ class Transaction:
         The committed snapshot's labels are ``labels`` (not the active one's), its times
         are now, and ``usage`` is stored for usage() to answer from.
         """
-        if not name:
-            raise InvalidArgument("snapshot name must not be empty")
+        _check_key(name, "name")
         clean = validate_labels(labels)
         if self._row(name) is not None:
             raise AlreadyExists(f"committed snapshot {name}")

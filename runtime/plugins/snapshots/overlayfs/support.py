@@ -74,7 +74,8 @@ def check_supported(root: str | os.PathLike[str]) -> None:
         try:
             mount_all([Mount("overlay", "overlay", [opts])], td / "merged")
         except OSError as exc:
-            raise OverlayUnsupported(f"failed to mount overlay: {exc.strerror or exc}") from exc
+            reason = os.strerror(exc.errno) if exc.errno else str(exc)
+            raise OverlayUnsupported(f"failed to mount overlay: {reason}") from exc
         unmount_all(td / "merged")
     finally:
         shutil.rmtree(td, ignore_errors=True)
