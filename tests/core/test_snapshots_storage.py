@@ -259,8 +259,10 @@ def test_many_threads_get_distinct_ids(store: MetaStore) -> None:
 def test_closed_store_and_newer_schema(tmp_path: Path) -> None:
     ms = MetaStore(tmp_path / "metadata.db")
     commit_chain(ms, "a")
+    assert repr(ms) == f"<MetaStore {tmp_path}/metadata.db>"
     ms.close()
     ms.close()
+    assert repr(ms) == f"<MetaStore {tmp_path}/metadata.db closed>"
     with pytest.raises(FailedPrecondition, match="closed"), ms.transaction():
         pass
     with sqlite3.connect(tmp_path / "metadata.db") as db:

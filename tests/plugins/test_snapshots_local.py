@@ -38,6 +38,7 @@ def image(sn: Snapshotter) -> None:
 
 def test_overlay_mount_shapes_match_containerd(tmp_path: Path) -> None:
     sn = OverlaySnapshotter(tmp_path, index_off=True)
+    assert repr(sn) == f"<OverlaySnapshotter {tmp_path}>"
     s = f"{tmp_path}/snapshots"
     assert sn.prepare("a") == [Mount("bind", f"{s}/1/fs", ["rw", "rbind"])]
     assert sn.view("v0") == [Mount("bind", f"{s}/2/fs", ["ro", "rbind"])]
@@ -127,6 +128,7 @@ def test_overlay_usage_is_cached_at_commit(tmp_path: Path) -> None:
 def test_native_mount_shapes_and_layout(tmp_path: Path) -> None:
     root = tmp_path / "io.containerd.snapshotter.v1.native"
     sn = NativeSnapshotter(root)
+    assert repr(sn) == f"<NativeSnapshotter {root}>"
     assert listing(root) == ["snapshots/"]  # as reference/outputs/tree-root-deep.txt shows it
     s = f"{root}/snapshots"
     image(sn)
