@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import sqlite3
 import stat
 import struct
 from pathlib import Path
@@ -151,6 +152,24 @@ def test_crash_leftovers_never_block_new_snapshots(tmp_path: Path) -> None:
         sn.prepare("a")
         assert "junk" not in listing(root / "snapshots" / "1")
         sn.close()
+
+
+def test_reopening_finishes_interrupted_creates_and_removes(tmp_path: Path) -> None:
+    sn = NativeSnapshotter(tmp_path)
+    image(sn)  # l1 = 1, l2 = 2
+    sn.prepare("gone")  # 3
+    sn.close()
+    s = tmp_path / "snapshots"
+    os.rename(s / "2", s / "rm-2")  # a remove of l2 that crashed before its commit
+    os.rename(s / "3", s / "rm-3")
+    with sqlite3.connect(tmp_path / "metadata.db") as db:
+        db.execute("DELETE FROM snapshots WHERE name = 'gone'")  # ... and one that committed
+    db.close()
+    (s / "new-abc").mkdir()  # a create that crashed half-way
+    again = NativeSnapshotter(tmp_path)
+    assert sorted(os.listdir(s)) == ["1", "2"]
+    assert again.prepare("x", "l2") == [Mount("bind", f"{s}/4", ["rbind", "rw"])]  # l2 is whole again
+    again.close()
 
 
 def test_failed_copy_leaves_no_record_and_no_directory(tmp_path: Path) -> None:

@@ -48,9 +48,27 @@ class LocalSnapshotter:
             self.root.mkdir(mode=0o700, parents=True, exist_ok=True)
             (self.root / "snapshots").mkdir(mode=0o700, exist_ok=True)
         self._ms = MetaStore(self.root / "metadata.db", snapshotter=name, clock=clock)
+        self._recover()
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.root}>"
+
+    def _recover(self) -> None:
+        """Finish what a crash interrupted: ``new-*`` directories are half-built creates (never
+        recorded); ``rm-<id>`` ones are removes that either committed (delete) or did not
+        (move back). Only touches the database when such leftovers exist."""
+        snapshots = self.root / "snapshots"
+        leftovers = [p for p in snapshots.iterdir() if p.name.startswith(("new-", "rm-"))]
+        if not leftovers:
+            return
+        with self._ms.transaction(writable=True) as tx:
+            ids = tx.id_map()
+            for path in leftovers:
+                id_ = path.name.removeprefix("rm-")
+                if path.name.startswith("rm-") and id_ in ids and not (snapshots / id_).exists():
+                    os.rename(path, snapshots / id_)
+                else:
+                    shutil.rmtree(path, ignore_errors=True)
 
     # -- what a subclass provides -------------------------------------------------------
 
