@@ -24,6 +24,7 @@ import pytest
 from pyctrd.core.mount import Mount, temp_mount, unmount_all
 from pyctrd.core.snapshots import Info, Kind, Snapshotter, Usage
 from pyctrd.errdefs import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound
+from pyctrd.plugins.snapshots.btrfs import BtrfsSnapshotter
 from pyctrd.plugins.snapshots.native import NativeSnapshotter
 from pyctrd.plugins.snapshots.overlayfs import OverlaySnapshotter
 
@@ -40,8 +41,29 @@ def _overlayfs(tmp: Path) -> tuple[Snapshotter, Callable[[], None]]:
     return sn, sn.close
 
 
+def _btrfs(tmp: Path) -> tuple[Snapshotter, Callable[[], None]]:
+    """A btrfs filesystem of its own for each case: a sparse image, loop-mounted."""
+    if os.geteuid() != 0 or shutil.which("mkfs.btrfs") is None:
+        pytest.skip("btrfs needs root and btrfs-progs (mkfs.btrfs)")
+    fs = tmp / "btrfs"
+    if not _mounts_under(fs):
+        fs.mkdir(exist_ok=True)
+        with open(tmp / "btrfs.img", "wb") as img:
+            img.truncate(160 << 20)
+        subprocess.run(["mkfs.btrfs", "-q", str(tmp / "btrfs.img")], check=True, capture_output=True)
+        subprocess.run(["mount", "-o", "loop", str(tmp / "btrfs.img"), str(fs)], check=True)
+    sn = BtrfsSnapshotter(fs / "root")
+
+    def cleanup() -> None:
+        sn.close()
+        if _mounts_under(fs):
+            unmount_all(fs)  # the loop device goes with it (mount -o loop sets autoclear)
+
+    return sn, cleanup
+
+
 #: name -> factory; the lead adds "metadata-native", "metadata-overlayfs" and "grpc" here.
-FACTORIES: dict[str, Factory] = {"native": _native, "overlayfs": _overlayfs}
+FACTORIES: dict[str, Factory] = {"native": _native, "overlayfs": _overlayfs, "btrfs": _btrfs}
 
 GC = {"containerd.io/gc.root": "check"}
 
@@ -70,14 +92,14 @@ def reopen(request: pytest.FixtureRequest, short_tmp: Path) -> Iterator[Callable
         return sn
 
     yield open_snapshotter
-    left = _mounts_under(short_tmp)
-    if request.session.testsfailed > failed_before or left:
+    if request.session.testsfailed > failed_before:
         print(_dump(short_tmp))
+    for cleanup in reversed(cleanups):  # may unmount what the factory itself mounted
+        cleanup()
+    left = _mounts_under(short_tmp)
     for point in sorted(left, reverse=True):
         unmount_all(point)
-    for cleanup in reversed(cleanups):
-        cleanup()
-    assert not left, f"mounts left behind: {left}"
+    assert not left, f"mounts left behind: {left}\n{_dump(short_tmp)}"
 
 
 @pytest.fixture

@@ -89,7 +89,7 @@ def test_usage_add_and_repr() -> None:
 def test_filter_adaptor_fields() -> None:
     info = Info(name="a", kind=Kind.VIEW, parent="p", labels={"x.y": "1"})
     def match(text: str) -> bool:
-        return parse(text).match(adapt_info(info))
+        return bool(parse(text).match(adapt_info(info)))
 
     assert match("kind==view") and match("name==a") and match("parent==p") and match('labels."x.y"==1')
     assert not match("labels.z") and not match("kind==active") and not match("size==1")
@@ -103,7 +103,7 @@ def test_label_helpers() -> None:
     with pytest.raises(InvalidArgument, match="maximum size"):
         validate_labels({"k": "v" * 4096})
     with pytest.raises(InvalidArgument):
-        validate_labels({"k": 1})  # type: ignore[dict-item]
+        validate_labels({"k": 1})
 
 
 def test_disk_usage_counts_each_inode_once(tmp_path: Path) -> None:

@@ -1,1 +1,5 @@
-"""The btrfs snapshotter's detection: why it can or cannot run on this machine."""
+"""The btrfs snapshotter (subvolumes and copy-on-write snapshots) and its detection."""
+from .detect import NotBtrfs, check_root
+from .snapshotter import BtrfsSnapshotter
+
+__all__ = ["BtrfsSnapshotter", "NotBtrfs", "check_root"]

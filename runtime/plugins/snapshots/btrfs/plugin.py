@@ -1,14 +1,13 @@
 """Registers ``io.containerd.snapshotter.v1.btrfs``: skipped, with containerd's reason, unless the
-root is on btrfs."""
+root is on btrfs - then it is the real thing (:class:`.snapshotter.BtrfsSnapshotter`)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
-from .... import errdefs
 from ....config import setting
 from ....plugin import InitContext, Registration, SkipPlugin, register, types
-from .detect import NotBtrfs, check_root
+from .detect import NotBtrfs
+from .snapshotter import BtrfsSnapshotter
 
 __all__ = ["REGISTRATION", "BtrfsConfig"]
 
@@ -21,17 +20,16 @@ class BtrfsConfig:
                                  "the plugin's own root")
 
 
-def init(ic: InitContext) -> Any:
+def init(ic: InitContext) -> BtrfsSnapshotter:
     cfg = ic.config if isinstance(ic.config, BtrfsConfig) else BtrfsConfig()
     root = cfg.root_path or str(ic.root)
     ic.meta.exports["root"] = root
     try:
-        check_root(root)
+        return BtrfsSnapshotter(root)
     except NotBtrfs as exc:
         raise SkipPlugin(str(exc)) from exc
-    raise errdefs.NotImplemented(f"btrfs snapshotter on {root}: pyctrd detects btrfs but has no btrfs snapshotter")
 
 
 REGISTRATION = register(Registration(
     type=types.SNAPSHOT, id="btrfs", init=init, config=BtrfsConfig(), platforms=True,
-    doc="btrfs subvolumes (detection only)"))
+    doc="btrfs subvolumes and copy-on-write snapshots"))
