@@ -58,10 +58,11 @@ class LocalSnapshotter:
         recorded); ``rm-<id>`` ones are removes that either committed (delete) or did not
         (move back). Only touches the database when such leftovers exist."""
         snapshots = self.root / "snapshots"
-        leftovers = [p for p in snapshots.iterdir() if p.name.startswith(("new-", "rm-"))]
+        with map_exceptions(f"list {snapshots}"):
+            leftovers = [p for p in snapshots.iterdir() if p.name.startswith(("new-", "rm-"))]
         if not leftovers:
             return
-        with self._ms.transaction(writable=True) as tx:
+        with self._ms.transaction(writable=True) as tx, map_exceptions(f"recover {snapshots}"):
             ids = tx.id_map()
             for path in leftovers:
                 id_ = path.name.removeprefix("rm-")
@@ -150,10 +151,10 @@ class LocalSnapshotter:
         can move it back and a crash never leaves a half-deleted snapshot under a live ID.
         """
         path, renamed = self.snapshot_dir(id_), self.root / "snapshots" / f"rm-{id_}"
-        try:
-            os.rename(path, renamed)
-        except FileNotFoundError:
+        if not os.path.lexists(path):
             return []  # a view on a parent has no directory of its own
+        with map_exceptions(f"remove snapshot {id_}"):
+            os.rename(path, renamed)
         tx.on_rollback(lambda: os.rename(renamed, path))
         return [renamed]
 
