@@ -1,0 +1,1 @@
+"""The aufs snapshotter's detection: why it can or cannot run on this machine."""

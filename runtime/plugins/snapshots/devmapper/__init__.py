@@ -1,0 +1,1 @@
+"""The devmapper snapshotter's configuration check (pyctrd has no devmapper snapshotter)."""

@@ -1,0 +1,1 @@
+"""The zfs snapshotter's detection: why it can or cannot run on this machine."""
