@@ -1,0 +1,23 @@
+"""Driving runc from asyncio: the commands, the container's stdio and terminal, and reaping.
+
+- :mod:`.runc`: :class:`Runc`, one async method per runc command (go-runc's ``Runc``);
+- :mod:`.io`: the stdio handed to a container's process (:class:`NullIO`, :class:`PipeIO`,
+  :class:`FileIO`);
+- :mod:`.console`: :class:`ConsoleSocket` and :class:`Console` for ``terminal: true``;
+- :mod:`.monitor`: starting processes and learning their exit (:class:`ChildMonitor`,
+  :class:`Reaper` for a child subreaper);
+- :mod:`.errors`: runc's JSON log -> pyctrd error kinds.
+"""
+from __future__ import annotations
+
+from .console import Console, ConsoleSocket
+from .errors import last_error, runc_error
+from .io import FileIO, NullIO, PipeIO, ProcessIO, read_until_eof
+from .monitor import ChildMonitor, Exit, Monitor, Reaper, exit_status, set_subreaper, spawn
+from .runc import Runc, RuncVersion, read_pid_file
+
+__all__ = [
+    "ChildMonitor", "Console", "ConsoleSocket", "Exit", "FileIO", "Monitor", "NullIO", "PipeIO",
+    "ProcessIO", "Reaper", "Runc", "RuncVersion", "exit_status", "last_error", "read_pid_file",
+    "read_until_eof", "runc_error", "set_subreaper", "spawn",
+]
