@@ -29,7 +29,8 @@ import os
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..errdefs import InvalidArgument, NotFound, NotImplemented, map_exceptions
+from .. import errdefs
+from ..errdefs import InvalidArgument, NotFound, map_exceptions
 
 __all__ = ["Cgroup", "Hierarchies", "freezer_state", "parse_proc_cgroup"]
 
@@ -149,7 +150,7 @@ class Cgroup:
         if not cgroups_path:
             raise InvalidArgument("empty cgroups path")
         if ":" in cgroups_path:
-            raise NotImplemented(f"systemd cgroup path {cgroups_path!r}")
+            raise errdefs.NotImplemented(f"systemd cgroup path {cgroups_path!r}")
         if ".." in cgroups_path.split("/"):
             raise InvalidArgument(f"cgroups path {cgroups_path!r} must not contain ..")
         h = hierarchies or Hierarchies.discover()

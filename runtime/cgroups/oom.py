@@ -26,7 +26,8 @@ import struct
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
-from ..errdefs import NotFound, NotImplemented, map_exceptions
+from .. import errdefs
+from ..errdefs import NotFound, map_exceptions
 from .cgroup import Cgroup
 from .v1 import parse_kv
 
@@ -48,13 +49,32 @@ class OOMEvent:
 
 
 async def _readable(fd: int) -> None:
+    """Wait until ``fd`` can be read (the event loop watches it; no thread, no polling)."""
     loop = asyncio.get_running_loop()
-    ready = loop.create_future()
-    loop.add_reader(fd, lambda: ready.done() or ready.set_result(None))
+    ready: asyncio.Future[None] = loop.create_future()
+
+    def wake() -> None:
+        if not ready.done():
+            ready.set_result(None)
+    loop.add_reader(fd, wake)
     try:
         await ready
     finally:
         loop.remove_reader(fd)
+
+
+def _oom_kills(path: str, default: int = 0) -> int:
+    """The ``oom_kill`` count of a ``memory.oom_control`` or ``memory.events`` file."""
+    try:
+        with open(path) as f:
+            return parse_kv(f.read()).get("oom_kill", default)
+    except FileNotFoundError:
+        return default
+
+
+def _register_v1(directory: str, efd: int, control: int) -> None:
+    with open(os.path.join(directory, "cgroup.event_control"), "w") as f:
+        f.write(f"{efd} {control}")
 
 
 async def _v1_events(cg: Cgroup, directory: str) -> AsyncIterator[OOMEvent]:
@@ -62,9 +82,8 @@ async def _v1_events(cg: Cgroup, directory: str) -> AsyncIterator[OOMEvent]:
         control = os.open(os.path.join(directory, "memory.oom_control"), os.O_RDONLY | os.O_CLOEXEC)
     efd = os.eventfd(0, os.EFD_CLOEXEC | os.EFD_NONBLOCK)
     try:
-        with map_exceptions(f"cgroup {cg.path} cgroup.event_control"), \
-                open(os.path.join(directory, "cgroup.event_control"), "w") as f:
-            f.write(f"{efd} {control}")
+        with map_exceptions(f"cgroup {cg.path} cgroup.event_control"):
+            _register_v1(directory, efd, control)
         count = 0
         while True:
             await _readable(efd)
@@ -74,9 +93,7 @@ async def _v1_events(cg: Cgroup, directory: str) -> AsyncIterator[OOMEvent]:
                 continue
             if not os.path.isdir(directory):
                 return  # the wake-up was the cgroup's removal
-            count += 1
-            with open(os.path.join(directory, "memory.oom_control")) as f:
-                count = parse_kv(f.read()).get("oom_kill", count) or count
+            count = max(count + 1, _oom_kills(os.path.join(directory, "memory.oom_control")))
             yield OOMEvent(cg.path, count)
     finally:
         os.close(efd)
@@ -122,15 +139,9 @@ async def _v2_events(cg: Cgroup, directory: str) -> AsyncIterator[OOMEvent]:
     if not os.path.exists(path):
         raise NotFound(f"cgroup {cg.path}: memory.events (memory controller not enabled)")
 
-    def kills() -> int:
-        try:
-            with open(path) as f:
-                return parse_kv(f.read()).get("oom_kill", 0)
-        except FileNotFoundError:
-            return 0
-    seen = kills()
+    seen = _oom_kills(path)
     async for _ in watch_file(path):
-        now = kills()
+        now = _oom_kills(path)
         if now > seen:
             seen = now
             yield OOMEvent(cg.path, now)
@@ -147,8 +158,8 @@ def oom_events(cg: Cgroup) -> AsyncIterator[OOMEvent]:
     """
     if cg.version == 1:
         if "memory" not in cg.v1:
-            raise NotImplemented("no v1 memory controller mounted")
+            raise errdefs.NotImplemented("no v1 memory controller mounted")
         return _v1_events(cg, cg.v1["memory"])
     if cg.unified is None:
-        raise NotImplemented("no cgroup v2 hierarchy mounted")
+        raise errdefs.NotImplemented("no cgroup v2 hierarchy mounted")
     return _v2_events(cg, cg.unified)

@@ -25,20 +25,12 @@ import socket
 import struct
 import termios
 from types import TracebackType
+from typing import Self
 
 from ..errdefs import InvalidArgument, Unknown, map_exceptions
+from .io import wait_readable
 
 __all__ = ["Console", "ConsoleSocket"]
-
-
-async def _readable(fd: int) -> None:
-    loop = asyncio.get_running_loop()
-    ready = loop.create_future()
-    loop.add_reader(fd, lambda: ready.done() or ready.set_result(None))
-    try:
-        await ready
-    finally:
-        loop.remove_reader(fd)
 
 
 class Console:
@@ -59,7 +51,7 @@ class Console:
             try:
                 return os.read(self.fd, n)
             except BlockingIOError:
-                await _readable(self.fd)
+                await wait_readable(self.fd)
             except OSError as exc:
                 if exc.errno == errno.EIO:
                     return b""
@@ -158,7 +150,7 @@ class ConsoleSocket:
                     msg, fds, _, _ = socket.recv_fds(conn, 4096, 1)
                     break
                 except BlockingIOError:
-                    await _readable(conn.fileno())
+                    await wait_readable(conn.fileno())
         if not fds:
             raise Unknown(f"console socket {self.path}: no file descriptor received")
         return Console(fds[0], msg.decode(errors="replace"))
@@ -171,7 +163,7 @@ class ConsoleSocket:
         except FileNotFoundError:
             pass
 
-    async def __aenter__(self) -> ConsoleSocket:
+    async def __aenter__(self) -> Self:
         return self
 
     async def __aexit__(self, t: type[BaseException] | None, e: BaseException | None,

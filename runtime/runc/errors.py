@@ -21,7 +21,12 @@ from __future__ import annotations
 import json
 
 from ..errdefs import (
-    AlreadyExists, FailedPrecondition, InvalidArgument, NotFound, PyctrdError, Unknown,
+    AlreadyExists,
+    FailedPrecondition,
+    InvalidArgument,
+    NotFound,
+    PyctrdError,
+    Unknown,
 )
 
 __all__ = ["last_error", "runc_error"]

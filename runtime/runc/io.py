@@ -26,7 +26,7 @@ from typing import Protocol
 
 from ..errdefs import map_exceptions
 
-__all__ = ["FileIO", "NullIO", "PipeIO", "ProcessIO", "read_until_eof"]
+__all__ = ["FileIO", "NullIO", "PipeIO", "ProcessIO", "read_until_eof", "wait_readable"]
 
 
 class ProcessIO(Protocol):
@@ -179,25 +179,38 @@ class FileIO:
         return "<FileIO " + " ".join(p or "-" for p in self.paths) + ">"
 
 
+async def wait_readable(fd: int) -> None:
+    """Wait until ``fd`` can be read without blocking (the event loop watches it).
+
+    Raises:
+        Nothing of its own: cancellation propagates, and the watch is always removed.
+    """
+    loop = asyncio.get_running_loop()
+    ready: asyncio.Future[None] = loop.create_future()
+
+    def wake() -> None:
+        if not ready.done():
+            ready.set_result(None)
+    loop.add_reader(fd, wake)
+    try:
+        await ready
+    finally:
+        loop.remove_reader(fd)
+
+
 async def read_until_eof(fd: int) -> bytes:
     """Everything readable from ``fd`` until end-of-file, without blocking the loop.
 
     Raises:
         Unknown: a read error other than EOF.
     """
-    loop = asyncio.get_running_loop()
     os.set_blocking(fd, False)
     chunks: list[bytes] = []
     while True:
         try:
             data = os.read(fd, 65536)
         except BlockingIOError:
-            ready = loop.create_future()
-            loop.add_reader(fd, lambda: ready.done() or ready.set_result(None))
-            try:
-                await ready
-            finally:
-                loop.remove_reader(fd)
+            await wait_readable(fd)
             continue
         if not data:
             return b"".join(chunks)

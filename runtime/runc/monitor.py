@@ -37,11 +37,12 @@ import signal
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from types import TracebackType
-from typing import Protocol
+from typing import Protocol, Self
 
 from ..errdefs import FailedPrecondition, NotFound, map_exceptions
+from .io import wait_readable
 
 __all__ = ["ChildMonitor", "Exit", "Monitor", "Reaper", "exit_status", "set_subreaper", "spawn"]
 
@@ -58,29 +59,44 @@ class Exit:
 
     pid: int
     status: int
-    timestamp: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
+    timestamp: datetime = field(default_factory=lambda: datetime.now(UTC))
 
     def __repr__(self) -> str:
         return f"<Exit pid={self.pid} status={self.status}>"
+
+
+def _stray_fds(above: int) -> list[int]:
+    """Our inheritable fds above ``above``: inherited from our own parent, not ours to pass on."""
+    stray = []
+    for name in os.listdir("/proc/self/fd"):
+        fd = int(name)
+        try:
+            if fd > above and os.get_inheritable(fd):
+                stray.append(fd)
+        except OSError:  # the directory listing's own fd, closed by now
+            continue
+    return stray
 
 
 def spawn(argv: Sequence[str], stdio: tuple[int, int, int], extra_fds: Sequence[int] = (),
           env: dict[str, str] | None = None) -> int:
     """Start ``argv`` with ``stdio`` as its fds 0, 1, 2 and ``extra_fds`` as 3, 4, …; return its pid.
 
-    Every other descriptor of ours stays behind (Python opens them close-on-exec), so a
-    shim's sockets never leak into runc or the container.
+    No other descriptor reaches the child (like ``subprocess``'s ``close_fds``): a shim's
+    sockets, or a pipe its own parent waits on, must never leak into runc or a container.
 
     Raises:
         NotFound: the program does not exist.
     """
     path = shutil.which(argv[0]) or argv[0]
     # Copy the sources above the target range first, so that no dup2 overwrites a source
-    # that a later dup2 still needs (e.g. stdout given as fd 0).
+    # that a later dup2 still needs (e.g. stdout given as fd 0). The copies are close-on-exec.
     wanted = [*stdio, *extra_fds]
     high = [fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, 3 + len(wanted)) for fd in wanted]
     try:
-        actions = [(os.POSIX_SPAWN_DUP2, fd, target) for target, fd in enumerate(high)]
+        actions: list[tuple[int, ...]] = [(os.POSIX_SPAWN_DUP2, fd, target)
+                                          for target, fd in enumerate(high)]
+        actions += [(os.POSIX_SPAWN_CLOSE, fd) for fd in _stray_fds(len(wanted) - 1)]
         with map_exceptions(f"executable {argv[0]}"):
             return os.posix_spawn(path, list(argv), os.environ.copy() if env is None else env,
                                   file_actions=actions)
@@ -134,19 +150,11 @@ class ChildMonitor:
             pidfd = os.pidfd_open(pid)
         except ProcessLookupError as exc:
             raise FailedPrecondition(f"pid {pid} is not running and was not reaped here") from exc
-        loop = asyncio.get_running_loop()
-        done = loop.create_future()
-        loop.add_reader(pidfd, lambda: done.done() or done.set_result(None))
         try:
-            await done  # a pidfd becomes readable when its process ends
+            await wait_readable(pidfd)  # a pidfd becomes readable when its process ends
         finally:
-            loop.remove_reader(pidfd)
             os.close(pidfd)
-        try:
-            _, status = os.waitpid(pid, 0)
-        except ChildProcessError as exc:
-            raise FailedPrecondition(f"pid {pid} is not a child of this process") from exc
-        return exit_status(status)
+        return _collect(pid)
 
     def __repr__(self) -> str:
         return "<ChildMonitor>"
@@ -170,7 +178,7 @@ class Reaper:
         self._subscribers: set[asyncio.Queue[Exit]] = set()
         self._loop: asyncio.AbstractEventLoop | None = None
 
-    async def __aenter__(self) -> Reaper:
+    async def __aenter__(self) -> Self:
         self._loop = asyncio.get_running_loop()
         self._loop.add_signal_handler(signal.SIGCHLD, self.reap)
         self.reap()  # children that ended before the handler existed
@@ -243,6 +251,15 @@ class Reaper:
     def __repr__(self) -> str:
         state = "running" if self._loop else "stopped"
         return f"<Reaper {state} waiting={len(self._waiters)} kept={len(self._exits)}>"
+
+
+def _collect(pid: int) -> int:
+    """Reap ``pid``, known to have ended (so waitpid returns at once)."""
+    try:
+        _, status = os.waitpid(pid, 0)
+    except ChildProcessError as exc:
+        raise FailedPrecondition(f"pid {pid} is not a child of this process") from exc
+    return exit_status(status)
 
 
 def _is_child(pid: int) -> bool:

@@ -25,6 +25,7 @@ Each method runs one such command without blocking the event loop. Three details
 from __future__ import annotations
 
 import asyncio
+import builtins
 import json
 import os
 import signal as signals
@@ -314,7 +315,7 @@ class Runc:
         """
         return list(await self._json("list", "--format", "json") or [])
 
-    async def ps(self, id: str) -> list[int]:
+    async def ps(self, id: str) -> builtins.list[int]:
         """The host pids of every process in the container's cgroup.
 
         Raises:

@@ -43,16 +43,22 @@ __all__ = [
 ]
 
 
+def _section(parent: dict[str, Any], key: str) -> dict[str, Any]:
+    """``parent[key]``, created empty if missing (containerd's setProcess/setLinux/...)."""
+    section: dict[str, Any] = parent.setdefault(key, {})
+    return section
+
+
 def _process(spec: Spec) -> dict[str, Any]:
-    return spec.setdefault("process", {})
+    return _section(spec, "process")
 
 
 def _linux(spec: Spec) -> dict[str, Any]:
-    return spec.setdefault("linux", {})
+    return _section(spec, "linux")
 
 
 def _resources(spec: Spec) -> dict[str, Any]:
-    return _linux(spec).setdefault("resources", {})
+    return _section(_linux(spec), "resources")
 
 
 def replace_or_append_env(defaults: list[str], overrides: Iterable[str]) -> list[str]:
