@@ -130,8 +130,9 @@ def test_reaper_collects_orphans_and_keeps_late_exits() -> None:
                 assert await reaper.wait(pid) == 0
                 io.close()  # the grandchild reads EOF and exits 5
                 assert await reaper.wait(grandchild) == 5
-                seen = {(await exits.get()).pid, (await exits.get()).pid}
-                assert seen == {pid, grandchild}
+                first, second = await exits.get(), await exits.get()
+                assert {first.pid, second.pid} == {pid, grandchild}
+                assert repr(first) == f"<Exit pid={first.pid} status={first.status}>"
                 late = reaper.spawn(["true"], NullIO().stdio())
                 while (await exits.get()).pid != late:
                     pass
