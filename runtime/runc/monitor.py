@@ -41,7 +41,7 @@ from datetime import UTC, datetime
 from types import TracebackType
 from typing import Protocol, Self
 
-from ..errdefs import FailedPrecondition, NotFound, map_exceptions
+from ..errdefs import FailedPrecondition, map_exceptions
 from .io import wait_readable
 
 __all__ = ["ChildMonitor", "Exit", "Monitor", "Reaper", "exit_status", "set_subreaper", "spawn"]
@@ -231,7 +231,7 @@ class Reaper:
             if self._loop is None:
                 raise FailedPrecondition("reaper is not running (use it as `async with Reaper()`)")
             if pid not in self._spawned and not _is_child(pid):
-                raise NotFound(f"pid {pid} is not a child of this process")
+                raise FailedPrecondition(f"pid {pid} is not a child of this process")
             fut = self._waiters.setdefault(pid, self._loop.create_future())
             status = await asyncio.shield(fut)
         self._exits.pop(pid, None)

@@ -36,7 +36,7 @@ from typing import Any
 from ..errdefs import InvalidArgument, Unknown, map_exceptions
 from .console import ConsoleSocket
 from .errors import last_error, runc_error
-from .io import NullIO, ProcessIO, read_until_eof
+from .io import NullIO, PipeIO, ProcessIO, read_until_eof
 from .monitor import ChildMonitor, Monitor
 
 __all__ = ["Runc", "RuncVersion", "read_pid_file"]
@@ -125,42 +125,30 @@ class Runc:
         stdout and stderr are read through pipes (and ``stdin`` fed through one).
         """
         log_fd = _memfd("runc-log")
-        ours: list[int] = []  # our pipe ends, to read or write
+        capture: PipeIO | None = None
+        if io is None:  # no io of the caller's: runc's output comes to us through pipes
+            io = capture = PipeIO(stdin=stdin is not None)
         try:
-            if io is not None:
-                stdio = io.stdio()
-            else:
-                in_r, in_w = os.pipe() if stdin is not None else (os.open(os.devnull, os.O_RDONLY), -1)
-                out_r, out_w = os.pipe()
-                err_r, err_w = os.pipe()
-                stdio, ours = (in_r, out_w, err_w), [in_w, out_r, err_r]
-            # fd 3 is always the log; callers' extra fds follow it as 4, 5, ...
-            argv = self._argv(args, 3)
-            try:
-                pid = self.monitor.spawn(argv, stdio, [log_fd, *extra_fds])
+            try:  # fd 3 is always the log; callers' extra fds follow it as 4, 5, ...
+                pid = self.monitor.spawn(self._argv(args, 3), io.stdio(), [log_fd, *extra_fds])
             finally:
-                if io is not None:
-                    io.close_after_start()
-                else:
-                    for fd in stdio:
-                        os.close(fd)
+                io.close_after_start()
             out = err = b""
-            if io is None:
-                in_w, out_r, err_r = ours
-                if stdin is not None:
-                    os.write(in_w, stdin)  # small JSON documents: fit in the pipe's buffer
-                    os.close(in_w)
-                    ours[0] = -1
-                out, err = await asyncio.gather(read_until_eof(out_r), read_until_eof(err_r))
+            if capture is not None and capture.stdout is not None and capture.stderr is not None:
+                if capture.stdin is not None and stdin is not None:
+                    os.write(capture.stdin, stdin)  # small JSON documents: fit in a pipe's buffer
+                    os.close(capture.stdin)
+                    capture.stdin = None
+                out, err = await asyncio.gather(read_until_eof(capture.stdout),
+                                                read_until_eof(capture.stderr))
             status = await self.monitor.wait(pid)
             log = _read_memfd(log_fd)
             self._keep_log(log)
             return status, out, last_error(log) or err.decode(errors="replace").strip()
         finally:
             os.close(log_fd)
-            for fd in ours:
-                if fd >= 0:
-                    os.close(fd)
+            if capture is not None:
+                capture.close()
 
     async def _command(self, args: Sequence[str], id: str = "", *, io: ProcessIO | None = None,
                        stdin: bytes | None = None, extra_fds: Sequence[int] = ()) -> bytes:

@@ -139,7 +139,7 @@ def test_reaper_collects_orphans_and_keeps_late_exits() -> None:
                 assert await reaper.wait(late) == 0  # kept for a wait that arrives afterwards
                 reaper.unsubscribe(exits)
                 assert repr(reaper).startswith("<Reaper running")
-                with pytest.raises(errdefs.NotFound):
+                with pytest.raises(errdefs.FailedPrecondition, match="not a child"):
                     await reaper.wait(1)  # init is nobody's child
         finally:
             set_subreaper(False)
