@@ -7,6 +7,17 @@
 - :mod:`.monitor`: starting processes and learning their exit (:class:`ChildMonitor`,
   :class:`Reaper` for a child subreaper);
 - :mod:`.errors`: runc's JSON log -> pyctrd error kinds.
+
+How a shim (a child subreaper) puts them together::
+
+    set_subreaper()                          # orphaned container processes come to us
+    async with Reaper() as reaper:           # the only place that calls waitpid
+        runc = Runc("/run/pyctrd-runc/default", log=f"{bundle}/log.json", monitor=reaper)
+        io = PipeIO(stdin=True)              # or FileIO(...), NullIO(), or a ConsoleSocket
+        pid = await runc.create("c1", bundle, pid_file=f"{bundle}/init.pid", io=io)
+        await runc.start("c1")
+        status = await reaper.wait(pid)      # 0, 3, 137 (killed) ...
+        await runc.delete("c1")
 """
 from __future__ import annotations
 

@@ -11,18 +11,15 @@ from pyctrd.core import oci
 from pyctrd.core.oci import caps
 from pyctrd.core.oci.user import root_path
 
-REFERENCE = Path("/work/shared/reference/containerd-1.6/outputs")
-needs_reference = pytest.mark.skipif(not REFERENCE.is_dir(), reason="reference outputs not on disk")
+REFERENCE = Path(__file__).parent / "data"  # what the real containerd 1.6 printed (README.md)
 
 
-@needs_reference
 def test_default_spec_prints_like_ctr_oci_spec() -> None:
     text = (REFERENCE / "oci-spec-default.txt").read_text()
     assert oci.dumps(oci.default_spec("default")) == text.rstrip("\n")
     assert oci.default_spec("default") == json.loads(text)
 
 
-@needs_reference
 def test_ctr_run_options_reproduce_the_bundle_config() -> None:
     """``ctr run -d busybox c1 sleep 1000`` = default + unix devices + image config + shares."""
     expected = json.loads((REFERENCE / "bundle-config-json.txt").read_text())
