@@ -146,6 +146,10 @@ def test_spec_options_seen_from_inside(lab: Lab) -> None:
             assert own.decode().strip() != host_net and shared.decode().strip() == host_net
             _, out, _ = await _output(lab, oci.with_hostname("box"), oci.with_process_args("hostname"))
             assert out == b"box\n"
+            limit = str(24 << 20).encode()
+            _, out, err = await _output(lab, oci.with_cgroup_mount(), oci.with_memory_limit(24 << 20),
+                                        oci.with_process_args("cat", "/sys/fs/cgroup/memory/memory.limit_in_bytes"))
+            assert out.strip() == limit, err  # the container sees its own cgroup as the root
     run(body())
 
 

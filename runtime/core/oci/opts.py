@@ -30,7 +30,7 @@ from ...errdefs import InvalidArgument
 from .spec import DEFAULT_UNIX_ENV, Spec, SpecOpt
 
 __all__ = [
-    "replace_or_append_env", "with_annotations", "with_cgroup", "with_cpu_cfs",
+    "replace_or_append_env", "with_annotations", "with_cgroup", "with_cgroup_mount", "with_cpu_cfs",
     "with_cpu_shares", "with_cpus", "with_default_path_env", "with_env",
     "with_host_hosts_file", "with_host_namespace", "with_host_resolvconf", "with_hostname",
     "with_linux_namespace", "with_masked_paths", "with_memory_limit", "with_mounts",
@@ -168,6 +168,14 @@ def without_mounts(*destinations: str) -> SpecOpt:
 def _host_file(path: str) -> SpecOpt:
     return with_mounts([{"destination": path, "type": "bind", "source": path,
                          "options": ["rbind", "ro"]}])
+
+
+def with_cgroup_mount(readonly: bool = True) -> SpecOpt:
+    """Show the container its own cgroups at /sys/fs/cgroup (what Kubernetes' CRI adds;
+    ``ctr`` does not). runc mounts each hierarchy with only the container's cgroup in it."""
+    options = ["nosuid", "noexec", "nodev", "relatime", "ro" if readonly else "rw"]
+    return with_mounts([{"destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cgroup",
+                         "options": options}])
 
 
 #: Bind the host's /etc/hosts read-only (``ctr run --net-host`` does).
