@@ -155,7 +155,8 @@ def test_tty_through_the_console_socket(lab: Lab) -> None:
             assert b"40 100" in seen and b"42" in seen
             console.write(b"exit 4\n")
             assert await reaper.wait(pid) == 4
-            assert await console.read_until(b"never printed") is not None  # EOF, not a hang
+            rest = await console.read_until(b"never printed")  # returns at EOF, never hangs
+            assert b"never printed" not in rest and await console.read() == b""
             console.close()
     run(body())
 

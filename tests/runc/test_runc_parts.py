@@ -121,10 +121,14 @@ def test_reaper_collects_orphans_and_keeps_late_exits() -> None:
             async with Reaper() as reaper:
                 exits = reaper.subscribe()
                 io = PipeIO(stdin=True, stderr=False)
-                # the grandchild is orphaned when sh exits, so it becomes *our* child
-                pid = reaper.spawn(["sh", "-c", "sh -c 'read x; exit 5' & echo $!"],
-                                   (io.stdio()[0], io.stdio()[1], io.stdio()[1]))
+                # The grandchild is orphaned when sh exits, so it becomes *our* child. It waits
+                # on fd 3 (a background job's stdin is /dev/null) until we close the pipe.
+                null = NullIO()
+                pid = reaper.spawn(["sh", "-c", "sh -c 'read x <&3; exit 5' & echo $!"],
+                                   (null.stdio()[0], io.stdio()[1], io.stdio()[1]),
+                                   extra_fds=[io.stdio()[0]])
                 io.close_after_start()
+                null.close()
                 assert io.stdout is not None
                 grandchild = int(os.read(io.stdout, 32))
                 assert await reaper.wait(pid) == 0
