@@ -139,6 +139,9 @@ class ConsoleSocket:
     async def receive_master(self) -> Console:
         """Accept runc's connection and take the pty master it sends.
 
+        runc has sent it by the time ``create`` (or a detached ``exec``) returns, so await
+        this afterwards; if runc failed it never connects and this would wait forever.
+
         Raises:
             Unknown: the peer sent no file descriptor.
         """
