@@ -6,6 +6,12 @@ The order matters only where the requires graph leaves a choice; it follows cont
 """
 # ruff: noqa: F401
 from .plugins.content.local import plugin as _content_local
+from .plugins.snapshots.aufs import plugin as _snapshots_aufs
+from .plugins.snapshots.btrfs import plugin as _snapshots_btrfs
+from .plugins.snapshots.devmapper import plugin as _snapshots_devmapper
+from .plugins.snapshots.native import plugin as _snapshots_native
+from .plugins.snapshots.overlayfs import plugin as _snapshots_overlayfs
+from .plugins.snapshots.zfs import plugin as _snapshots_zfs
 from .plugins.metadata.sqlite import plugin as _metadata_sqlite
 from .plugins.events.exchange import plugin as _events_exchange
 from .services.introspection import plugin as _introspection

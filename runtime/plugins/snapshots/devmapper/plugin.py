@@ -8,7 +8,7 @@ from .... import errdefs
 from ....plugin import InitContext, Registration, register, types
 from .detect import DevmapperConfig, check_config
 
-__all__ = ["REGISTRATION"]
+__all__ = ["REGISTRATION", "init"]
 
 
 def init(ic: InitContext) -> Any:

@@ -7,7 +7,7 @@ from ....config import setting
 from ....plugin import InitContext, Registration, register, types
 from .snapshotter import NativeSnapshotter
 
-__all__ = ["REGISTRATION", "NativeConfig"]
+__all__ = ["NativeConfig", "REGISTRATION", "init"]
 
 
 @dataclass

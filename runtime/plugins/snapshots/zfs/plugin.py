@@ -10,7 +10,7 @@ from ....config import setting
 from ....plugin import InitContext, Registration, SkipPlugin, register, types
 from .detect import NotZfs, check_root
 
-__all__ = ["REGISTRATION", "ZfsConfig"]
+__all__ = ["REGISTRATION", "ZfsConfig", "init"]
 
 
 @dataclass
