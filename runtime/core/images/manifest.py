@@ -242,7 +242,9 @@ def descriptor_json(d: Descriptor) -> dict[str, Any]:
     if d.annotations:
         out["annotations"] = {k: d.annotations[k] for k in sorted(d.annotations)}
     if d.platform:
-        out["platform"] = d.platform.to_json()
+        p = d.platform
+        out["platform"] = {"architecture": p.architecture, "os": p.os, **({"os.version": p.os_version} if p.os_version else {}),
+                           **({"variant": p.variant} if p.variant else {})}
     return out
 
 

@@ -23,7 +23,7 @@ from .manifest import MAX_MANIFEST_SIZE, ImageConfig, Manifest, parse_config, pa
 from .mediatypes import is_index_type, is_known_config, is_manifest_type
 
 __all__ = ["MAX_DEPTH", "CheckResult", "chain_ids", "check", "children", "image_config",
-           "image_platforms", "image_size", "read_blob", "resolve_manifest", "rootfs", "walk"]
+           "image_platforms", "image_size", "read_blob", "resolve_manifest", "rootfs", "select_manifests", "walk"]
 
 #: Deepest index nesting we follow (real images use 1, maybe 2).
 MAX_DEPTH = 16
@@ -92,8 +92,9 @@ def _sort_preferred(descs: list[Descriptor], matcher: plat.MatchComparer) -> lis
     return sorted(descs, key=functools.cmp_to_key(cmp))
 
 
-def _pick(index_children: list[Descriptor], matcher: plat.MatchComparer | None, limit: int | None) -> list[Descriptor]:
-    """FilterPlatforms + LimitManifests: matching entries (no platform = matches), best first."""
+def select_manifests(index_children: list[Descriptor], matcher: plat.MatchComparer | None, limit: int | None) -> list[Descriptor]:
+    """FilterPlatforms + LimitManifests: index entries that match (no platform matches too),
+    most preferred first, at most ``limit`` (None: all). No matcher: all entries, unsorted."""
     if matcher is None:
         return index_children
     kids = _sort_preferred([d for d in index_children if d.platform is None or matcher.match(d.platform)], matcher)
@@ -128,7 +129,7 @@ def resolve_manifest(provider: Provider, target: Descriptor,
             return []
         if is_index_type(desc.media_type):
             was_index = True
-            return _pick(list(parse_index(read_blob(provider, desc), desc.media_type).manifests), m, 1)
+            return select_manifests(list(parse_index(read_blob(provider, desc), desc.media_type).manifests), m, 1)
         raise NotFound(f"unexpected media type {desc.media_type} for {desc.digest}")
 
     walk(handle, target)
@@ -183,7 +184,7 @@ def image_size(provider: Provider, target: Descriptor, matcher: plat.MatchCompar
         total += desc.size
         kids = children(provider, desc)
         if is_index_type(desc.media_type):
-            kids = _pick(kids, m, 1)
+            kids = select_manifests(kids, m, 1)
             if not kids:
                 raise NotFound("no match for platform in manifest")
         return kids
