@@ -25,18 +25,34 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from ..core.content import Info, Ingester, Manager, Provider
+from ..core.content import Info, Ingester, Manager, Provider, Writer
 from ..core.images import Image
 from ..core.images import platforms as plat
-from ..core.images.labels import MAX_LABEL_SIZE, append_distribution_source, children_labels, distribution_source_key
+from ..core.images.labels import (
+    MAX_LABEL_SIZE,
+    append_distribution_source,
+    children_labels,
+    distribution_source_key,
+)
 from ..core.images.manifest import parse_index, parse_manifest
-from ..core.images.mediatypes import MEDIA_TYPE_DOCKER_SCHEMA1_MANIFEST, child_gc_labels, is_index_type, is_manifest_type
+from ..core.images.mediatypes import (
+    MEDIA_TYPE_DOCKER_SCHEMA1_MANIFEST,
+    child_gc_labels,
+    is_index_type,
+    is_manifest_type,
+)
 from ..core.images.walk import MAX_DEPTH, read_blob, select_manifests
 from ..core.ocispec import Descriptor, Platform
 from ..core.remotes import Fetcher, Progress, Resolver, make_ref_key
-from ..errdefs import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound, NotImplemented, Unavailable
+from ..errdefs import (
+    AlreadyExists,
+    FailedPrecondition,
+    InvalidArgument,
+    NotFound,
+    Unavailable,
+)
 
-__all__ = ["CHUNK_SIZE", "FetchResult", "FetchStore", "fetch_image", "fetch_blob"]
+__all__ = ["CHUNK_SIZE", "FetchResult", "FetchStore", "fetch_blob", "fetch_image"]
 
 CHUNK_SIZE = 1 << 20
 ProgressFn = Callable[[Progress], None]
@@ -66,7 +82,7 @@ class FetchResult:
                 f"exists={len(self.existing)}>")
 
 
-def _open_writer(store: Ingester, ref: str, desc: Descriptor, sleep: Callable[[float], None]):  # type: ignore[no-untyped-def]
+def _open_writer(store: Ingester, ref: str, desc: Descriptor, sleep: Callable[[float], None]) -> Writer:
     """store.writer(), waiting (bounded) while another pull holds the same ref."""
     delay = 0.05
     for _ in range(8):
@@ -90,7 +106,7 @@ def fetch_blob(fetcher: Fetcher, store: Ingester, desc: Descriptor, *, progress:
     emit = progress or (lambda p: None)
     ref = make_ref_key(desc)
     if desc.media_type == MEDIA_TYPE_DOCKER_SCHEMA1_MANIFEST:
-        raise NotImplemented(f"{desc.media_type} not supported")
+        raise NotImplementedError(f"{desc.media_type} not supported")
     try:
         w = _open_writer(store, ref, desc, sleep)
     except AlreadyExists:
@@ -99,7 +115,8 @@ def fetch_blob(fetcher: Fetcher, store: Ingester, desc: Descriptor, *, progress:
     host = ""
     try:
         if desc.size == 0:
-            raise InvalidArgument(f"unable to fetch descriptor ({desc.digest}) which reports content size of zero")
+            raise InvalidArgument(f"unable to fetch descriptor ({desc.digest}) which reports content size "
+                                  "of zero")
         offset = w.status().offset
         if offset > desc.size:
             w.truncate(0)

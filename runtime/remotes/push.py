@@ -5,7 +5,6 @@ under the reference's tag -- so the tag never points at a manifest whose content
 """
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -40,8 +39,7 @@ class PushResult:
 
 def push_image(resolver: DockerResolver, ref: str, provider: Provider, target: Descriptor, *,
                platform: plat.MatchComparer | None = None, progress: Callable[[Progress], None] | None = None,
-               chunk_size: int = 0, labels: Callable[[str], Info] | None = None,
-               clock: Callable[[], float] = time.monotonic) -> PushResult:
+               chunk_size: int = 0, labels: Callable[[str], Info] | None = None) -> PushResult:
     """Push the image ``target`` (from ``provider``) to ``ref`` (which must carry a tag).
 
     Args:
@@ -85,7 +83,8 @@ def push_image(resolver: DockerResolver, ref: str, provider: Provider, target: D
         mount = ""
         if labels is not None and not (is_manifest_type(desc.media_type) or is_index_type(desc.media_type)):
             mount = select_mount_candidate(ref, labels(desc.digest).labels)
-        status = pusher.push(desc, provider, tag=tag if desc.digest == target.digest else "", mount_from=mount)
+        as_tag = tag if desc.digest == target.digest else ""
+        status = pusher.push(desc, provider, tag=as_tag, mount_from=mount)
         result.statuses[desc.digest] = status
-        emit(Progress(key, status, desc.size, desc.size, pusher._host().host))
+        emit(Progress(key, status, desc.size, desc.size, pusher.push_host().host))
     return result

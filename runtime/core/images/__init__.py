@@ -19,20 +19,44 @@ from typing import Any
 
 from ..ocispec import Descriptor
 from .labels import (
-    append_distribution_source, children_labels, distribution_source_key, select_mount_candidate,
+    append_distribution_source,
+    children_labels,
+    distribution_source_key,
+    select_mount_candidate,
 )
 from .manifest import (
-    ImageConfig, Index, Manifest, encode, manifest_descriptor, parse_config, parse_document,
-    parse_index, parse_manifest,
+    ImageConfig,
+    Index,
+    Manifest,
+    encode,
+    manifest_descriptor,
+    parse_config,
+    parse_document,
+    parse_index,
+    parse_manifest,
 )
 from .mediatypes import (
-    ANNOTATION_IMAGE_NAME, ANNOTATION_REF_NAME, child_gc_labels, is_index_type, is_layer_type,
-    is_manifest_type, kind_of,
+    ANNOTATION_IMAGE_NAME,
+    ANNOTATION_REF_NAME,
+    child_gc_labels,
+    is_index_type,
+    is_layer_type,
+    is_manifest_type,
+    kind_of,
 )
 from .reference import normalize, parse_docker_ref, parse_spec
 from .walk import (
-    CheckResult, chain_ids, check, children, image_config, image_platforms, image_size, read_blob,
-    resolve_manifest, rootfs, walk,
+    CheckResult,
+    chain_ids,
+    check,
+    children,
+    image_config,
+    image_platforms,
+    image_size,
+    read_blob,
+    resolve_manifest,
+    rootfs,
+    walk,
 )
 
 __all__ = [

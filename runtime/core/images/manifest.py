@@ -24,16 +24,21 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from ...errdefs import InvalidArgument, NotImplemented as NotImplementedKind
+from ...errdefs import InvalidArgument
+from ...errdefs import NotImplemented as NotImplementedKind
 from ..digest import from_bytes, validate
 from ..ocispec import (
-    MEDIA_TYPE_DOCKER_MANIFEST, MEDIA_TYPE_DOCKER_MANIFEST_LIST, Descriptor, Platform,
+    MEDIA_TYPE_DOCKER_MANIFEST,
+    MEDIA_TYPE_DOCKER_MANIFEST_LIST,
+    Descriptor,
+    Platform,
 )
 from .mediatypes import is_index_type, is_manifest_type
 
 __all__ = [
     "MAX_INDEX_ENTRIES", "MAX_LAYERS", "MAX_MANIFEST_SIZE", "ImageConfig", "Index", "Manifest",
-    "descriptor_json", "encode", "manifest_descriptor", "parse_config", "parse_document", "parse_index", "parse_manifest",
+    "descriptor_json", "encode", "manifest_descriptor", "parse_config", "parse_document", "parse_index",
+    "parse_manifest",
 ]
 
 #: containerd's limit on a manifest or index body (4 * 1048 * 1048 bytes, sic).
@@ -226,7 +231,8 @@ def parse_config(data: bytes) -> ImageConfig:
     for key in ("os", "architecture", "variant"):
         if not isinstance(doc.get(key, ""), str):
             raise InvalidArgument(f"config {key} must be a string")
-    cfg = doc.get("config") or {}
+    cfg = doc.get("config")
+    cfg = {} if cfg is None else cfg
     if not isinstance(cfg, dict):
         raise InvalidArgument("config.config must be an object")
     return ImageConfig(doc.get("os", ""), doc.get("architecture", ""), doc.get("variant", ""),
@@ -243,8 +249,12 @@ def descriptor_json(d: Descriptor) -> dict[str, Any]:
         out["annotations"] = {k: d.annotations[k] for k in sorted(d.annotations)}
     if d.platform:
         p = d.platform
-        out["platform"] = {"architecture": p.architecture, "os": p.os, **({"os.version": p.os_version} if p.os_version else {}),
-                           **({"variant": p.variant} if p.variant else {})}
+        plat: dict[str, str] = {"architecture": p.architecture, "os": p.os}
+        if p.os_version:
+            plat["os.version"] = p.os_version
+        if p.variant:
+            plat["variant"] = p.variant
+        out["platform"] = plat
     return out
 
 

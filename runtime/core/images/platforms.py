@@ -99,7 +99,7 @@ def parse(spec: str) -> Platform:
     raise InvalidArgument(f"{spec!r}: cannot parse platform specifier")
 
 
-def format(p: Platform) -> str:  # noqa: A001 - containerd's name
+def format(p: Platform) -> str:
     return str(p) if p.os else "unknown"
 
 
@@ -160,7 +160,8 @@ def _vector(p: Platform) -> list[Platform]:
     out = [p]
     if p.architecture == "amd64":
         if p.variant.startswith("v") and p.variant[1:].isdigit():
-            out += [Platform(p.os, "amd64", f"v{v}" if v > 1 else "") for v in range(int(p.variant[1:]) - 1, 0, -1)]
+            lower = range(int(p.variant[1:]) - 1, 0, -1)
+            out += [Platform(p.os, "amd64", f"v{v}" if v > 1 else "") for v in lower]
         out.append(Platform(p.os, "386"))
     elif p.architecture == "arm" and p.variant[1:].isdigit() and int(p.variant[1:]) > 5:
         out += [Platform(p.os, "arm", f"v{v}") for v in range(int(p.variant[1:]) - 1, 4, -1)]

@@ -181,7 +181,7 @@ def parse_spec(s: str) -> Spec:
     m = re.search(r"[:@]", path)
     if m:
         obj = path[m.start():]
-        obj = obj[1:] if obj.startswith(":") else obj
+        obj = obj.removeprefix(":")
         path = path[:m.start()]
     locator = host + re.sub(r"/+", "/", path).rstrip("/")
     return Spec(locator, obj)

@@ -23,7 +23,8 @@ from .manifest import MAX_MANIFEST_SIZE, ImageConfig, Manifest, parse_config, pa
 from .mediatypes import is_index_type, is_known_config, is_manifest_type
 
 __all__ = ["MAX_DEPTH", "CheckResult", "chain_ids", "check", "children", "image_config",
-           "image_platforms", "image_size", "read_blob", "resolve_manifest", "rootfs", "select_manifests", "walk"]
+           "image_platforms", "image_size", "read_blob", "resolve_manifest", "rootfs", "select_manifests",
+           "walk"]
 
 #: Deepest index nesting we follow (real images use 1, maybe 2).
 MAX_DEPTH = 16
@@ -88,16 +89,20 @@ def _sort_preferred(descs: list[Descriptor], matcher: plat.MatchComparer) -> lis
             return 0 if b.platform is None else 1
         if b.platform is None:
             return -1
-        return -1 if matcher.less(a.platform, b.platform) else (1 if matcher.less(b.platform, a.platform) else 0)
+        if matcher.less(a.platform, b.platform):
+            return -1
+        return 1 if matcher.less(b.platform, a.platform) else 0
     return sorted(descs, key=functools.cmp_to_key(cmp))
 
 
-def select_manifests(index_children: list[Descriptor], matcher: plat.MatchComparer | None, limit: int | None) -> list[Descriptor]:
+def select_manifests(index_children: list[Descriptor], matcher: plat.MatchComparer | None,
+                     limit: int | None) -> list[Descriptor]:
     """FilterPlatforms + LimitManifests: index entries that match (no platform matches too),
     most preferred first, at most ``limit`` (None: all). No matcher: all entries, unsorted."""
     if matcher is None:
         return index_children
-    kids = _sort_preferred([d for d in index_children if d.platform is None or matcher.match(d.platform)], matcher)
+    kids = [d for d in index_children if d.platform is None or matcher.match(d.platform)]
+    kids = _sort_preferred(kids, matcher)
     return kids[:limit] if limit else kids
 
 
@@ -129,7 +134,8 @@ def resolve_manifest(provider: Provider, target: Descriptor,
             return []
         if is_index_type(desc.media_type):
             was_index = True
-            return select_manifests(list(parse_index(read_blob(provider, desc), desc.media_type).manifests), m, 1)
+            index = parse_index(read_blob(provider, desc), desc.media_type)
+            return select_manifests(list(index.manifests), m, 1)
         raise NotFound(f"unexpected media type {desc.media_type} for {desc.digest}")
 
     walk(handle, target)

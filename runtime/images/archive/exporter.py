@@ -20,7 +20,12 @@ from ...core.digest import hex_of
 from ...core.images import Image
 from ...core.images import platforms as plat
 from ...core.images.manifest import Index, encode, parse_manifest
-from ...core.images.mediatypes import ANNOTATION_IMAGE_NAME, ANNOTATION_REF_NAME, is_index_type, is_manifest_type
+from ...core.images.mediatypes import (
+    ANNOTATION_IMAGE_NAME,
+    ANNOTATION_REF_NAME,
+    is_index_type,
+    is_manifest_type,
+)
 from ...core.images.reference import parse_docker_ref, parse_spec
 from ...core.images.walk import children, read_blob, select_manifests, walk
 from ...core.ocispec import MEDIA_TYPE_OCI_INDEX, Descriptor
@@ -35,12 +40,12 @@ class _Sink:
     """Writes named entries to a tar stream or into a directory, in sorted order."""
 
     def __init__(self, out: str | os.PathLike[str] | IO[bytes], directory: bool) -> None:
-        self.dir = os.fspath(out) if directory else None
-        self._own = None
+        self.dir = os.fspath(out) if directory and isinstance(out, (str, os.PathLike)) else None
+        self._own: IO[bytes] | None = None
         if not directory:
             f = open(os.fspath(out), "wb") if isinstance(out, (str, os.PathLike)) else out  # noqa: SIM115
             self._own = f if isinstance(out, (str, os.PathLike)) else None
-            self.tar = tarfile.open(fileobj=f, mode="w|", format=tarfile.USTAR_FORMAT)
+            self.tar = tarfile.open(fileobj=f, mode="w|", format=tarfile.USTAR_FORMAT)  # noqa: SIM115
         elif self.dir is not None:
             os.makedirs(self.dir, exist_ok=True)
 
@@ -82,7 +87,7 @@ class _BlobReader(io.RawIOBase):
     def readable(self) -> bool:
         return True
 
-    def read(self, n: int = -1) -> bytes:  # type: ignore[override]
+    def read(self, n: int = -1) -> bytes:
         left = self._desc.size - self._pos
         data = self._ra.read_at(self._pos, left if n < 0 else min(n, left)) if left > 0 else b""
         self._pos += len(data)
@@ -98,7 +103,8 @@ def _bytes(data: bytes) -> IO[bytes]:
     return io.BytesIO(data)
 
 
-def _records(provider: Provider, desc: Descriptor, matcher: plat.MatchComparer | None) -> Iterator[Descriptor]:
+def _records(provider: Provider, desc: Descriptor,
+             matcher: plat.MatchComparer | None) -> Iterator[Descriptor]:
     found: list[Descriptor] = []
 
     def handle(d: Descriptor) -> list[Descriptor]:
@@ -128,7 +134,9 @@ def export_oci(provider: Provider, images: Sequence[Image], out: str | os.PathLi
         InvalidArgument: a target that is not a manifest or index; a malformed document.
         FailedPrecondition: a blob whose bytes do not match its digest.
     """
-    entries, blobs, docker = [], {}, {}
+    entries: list[Descriptor] = []
+    blobs: dict[str, Descriptor] = {}
+    docker: dict[str, tuple[Descriptor, list[str]]] = {}
     for img in images:
         t = img.target
         if not (is_manifest_type(t.media_type) or is_index_type(t.media_type)):
@@ -138,8 +146,10 @@ def export_oci(provider: Provider, images: Sequence[Image], out: str | os.PathLi
         for d in _records(provider, t, platform):
             blobs[d.digest] = d
         if docker_manifest:
-            m = t if is_manifest_type(t.media_type) else next(iter(select_manifests(
-                [k for k in children(provider, t) if is_manifest_type(k.media_type)], platform or plat.default(), 1)), None)
+            m: Descriptor | None = t
+            if not is_manifest_type(t.media_type):
+                kids = [k for k in children(provider, t) if is_manifest_type(k.media_type)]
+                m = next(iter(select_manifests(kids, platform or plat.default(), 1)), None)
             if m is not None:
                 docker.setdefault(m.digest, (m, []))[1].append(img.name)
     index = encode(Index(MEDIA_TYPE_OCI_INDEX, tuple(entries)).to_json())
@@ -171,8 +181,8 @@ def _write(out: str | os.PathLike[str] | IO[bytes], directory: bool,
     with map_exceptions(f"export to {os.fspath(out) if isinstance(out, (str, os.PathLike)) else 'stream'}"):
         sink = _Sink(out, directory)
         try:
-            dirs = sorted({os.path.dirname(n) + "/" for n in files if "/" in n})
-            dirs = sorted({"/".join(d.split("/")[:i]) + "/" for d in dirs for i in range(1, d.count("/") + 1)})
+            parents = {os.path.dirname(n) for n in files if "/" in n}
+            dirs = {"/".join(d.split("/")[:i]) + "/" for d in parents for i in range(1, d.count("/") + 2)}
             for name in sorted([*files, *dirs]):
                 if name.endswith("/"):
                     sink.dir_entry(name)
@@ -214,7 +224,8 @@ def export_docker_archive(provider: Provider, name: str, target: Descriptor,
     files: dict[str, tuple[int, int, object]] = {
         "manifest.json": (0o644, 0, encode([{"Config": f"{hex_of(man.config.digest)}.json",
                                              "RepoTags": [familiar], "Layers": layers}])),
-        "repositories": (0o644, 0, encode({repo: {tag: hex_of(man.layers[-1].digest)}} if man.layers else {})),
+        "repositories": (0o644, 0, encode({repo: {tag: hex_of(man.layers[-1].digest)}} if man.layers
+                                          else {})),
         f"{hex_of(man.config.digest)}.json": (0o644, 0, man.config),
     }
     for path, layer in zip(layers, man.layers):

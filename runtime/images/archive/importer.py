@@ -32,12 +32,18 @@ from ...core.images import platforms as plat
 from ...core.images.labels import children_labels
 from ...core.images.manifest import Index, Manifest, encode, manifest_descriptor, parse_config, parse_index
 from ...core.images.mediatypes import (
-    ANNOTATION_IMAGE_NAME, ANNOTATION_REF_NAME, MEDIA_TYPE_DOCKER_LAYER_TAR, is_index_type,
+    ANNOTATION_IMAGE_NAME,
+    ANNOTATION_REF_NAME,
+    MEDIA_TYPE_DOCKER_LAYER_TAR,
+    is_index_type,
 )
 from ...core.images.reference import parse_docker_ref, parse_spec
 from ...core.images.walk import children, read_blob, walk
 from ...core.ocispec import (
-    MEDIA_TYPE_DOCKER_CONFIG, MEDIA_TYPE_DOCKER_LAYER, MEDIA_TYPE_DOCKER_MANIFEST, MEDIA_TYPE_OCI_INDEX,
+    MEDIA_TYPE_DOCKER_CONFIG,
+    MEDIA_TYPE_DOCKER_LAYER,
+    MEDIA_TYPE_DOCKER_MANIFEST,
+    MEDIA_TYPE_OCI_INDEX,
     Descriptor,
 )
 from ...errdefs import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound, map_exceptions
@@ -63,9 +69,9 @@ def write_blob(store: Ingester, ref: str, data: bytes | IO[bytes], size: int, ex
     try:
         w.truncate(0)
         done = 0
-        src = data if not isinstance(data, bytes) else None
         while done < size:
-            chunk = data[done:done + (1 << 20)] if src is None else src.read(min(1 << 20, size - done))
+            n = min(1 << 20, size - done)
+            chunk = data[done:done + n] if isinstance(data, bytes) else data.read(n)
             if not chunk:
                 break
             h.update(chunk)
@@ -140,7 +146,8 @@ def _collect_dir(store: Ingester, root: str) -> _Collected:
     names = ["oci-layout", "index.json"]
     blob_dir = os.path.join(root, "blobs", "sha256")
     if os.path.isdir(blob_dir):
-        names += [f"blobs/sha256/{n}" for n in sorted(os.listdir(blob_dir)) if _BLOB_PATH.match(f"blobs/sha256/{n}")]
+        names += [f"blobs/sha256/{n}" for n in sorted(os.listdir(blob_dir))
+                  if _BLOB_PATH.match(f"blobs/sha256/{n}")]
     for name in names:
         path = os.path.join(root, name)
         if not os.path.isfile(path):
@@ -161,7 +168,8 @@ def _docker_index(store: FetchStore, c: _Collected) -> Descriptor:
     for i, m in enumerate(c.docker):
         if not isinstance(m, dict) or not isinstance(m.get("Config"), str) or \
                 not isinstance(m.get("Layers", []), list) or not isinstance(m.get("RepoTags") or [], list):
-            raise InvalidArgument(f"manifest.json entry {i}: needs Config (string), Layers and RepoTags (lists)")
+            raise InvalidArgument(f"manifest.json entry {i}: needs Config (a string), Layers and RepoTags "
+                                  "(lists)")
         cfg = c.blobs.get(os.path.normpath(m["Config"]))
         if cfg is None:
             raise InvalidArgument(f"image config {m['Config']!r} not found")
@@ -185,8 +193,8 @@ def _docker_index(store: FetchStore, c: _Collected) -> Descriptor:
             entries.append(desc)
         for tag in tags:
             name = str(parse_docker_ref(str(tag)))
-            entries.append(Descriptor(desc.media_type, desc.digest, desc.size, platform=platform, annotations={
-                ANNOTATION_IMAGE_NAME: name, ANNOTATION_REF_NAME: parse_spec(name).object}))
+            ann = {ANNOTATION_IMAGE_NAME: name, ANNOTATION_REF_NAME: parse_spec(name).object}
+            entries.append(Descriptor(desc.media_type, desc.digest, desc.size, platform=platform, annotations=ann))
     index = Index(MEDIA_TYPE_OCI_INDEX, tuple(entries))
     data = encode(index.to_json())
     idx, _ = manifest_descriptor(index)
@@ -232,13 +240,17 @@ class ImportResult:
         return f"<ImportResult {self.index.digest[:19]} images={[i.name for i in self.images]}>"
 
 
+def _has_prefix(ref: str, prefix: str) -> bool:
+    return ref.startswith(prefix) and (len(ref) == len(prefix) or ref[len(prefix)] in "/:@")
+
+
 def _translator(base_name: str | None, today: dt.date) -> Callable[[str], str]:
     """ctr's ref translators: AddRefPrefix(import-<date>) or FilterRefPrefix(--base-name)."""
     prefix = base_name or f"import-{today.isoformat()}"
 
     def translate(ref: str) -> str:
         if any(ch in ref for ch in "/:@"):
-            if base_name and not (ref.startswith(prefix) and (len(ref) == len(prefix) or ref[len(prefix)] in "/:@")):
+            if base_name and not _has_prefix(ref, prefix):
                 return ""
             return ref
         return f"{prefix}:{ref}"
@@ -276,8 +288,9 @@ def import_images(store: FetchStore, source: str | os.PathLike[str] | IO[bytes],
         else:
             kids = list(parse_index(read_blob(store, desc), desc.media_type).manifests)
             for m in kids:
-                name = m.annotations.get(ANNOTATION_IMAGE_NAME) or (
-                    translate(m.annotations[ANNOTATION_REF_NAME]) if m.annotations.get(ANNOTATION_REF_NAME) else "")
+                name = m.annotations.get(ANNOTATION_IMAGE_NAME, "")
+                if not name and m.annotations.get(ANNOTATION_REF_NAME):
+                    name = translate(m.annotations[ANNOTATION_REF_NAME])
                 if name:
                     images.append(Image(name, m))
                 if digests and not (skip_digest_for_named and name):

@@ -10,7 +10,9 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 
+from ...core.content import Info
 from ...core.images import platforms as plat
+from ...core.images.labels import distribution_source_key
 from ...remotes.docker import DockerResolver
 from ...remotes.push import PushResult, push_image
 from ..archive.exporter import export_docker_archive, export_oci
@@ -21,7 +23,8 @@ __all__ = ["BUSYBOX", "LayerBuilder", "SampleImage", "build_busybox", "build_lay
            "gzip_deterministic", "push_samples", "write_samples"]
 
 
-def write_samples(out: str | os.PathLike[str], samples: Mapping[str, SampleImage] | None = None) -> dict[str, str]:
+def write_samples(out: str | os.PathLike[str],
+                  samples: Mapping[str, SampleImage] | None = None) -> dict[str, str]:
     """Write ``<name>-oci/`` (layout directory), ``<name>-oci.tar`` and ``<name>-docker.tar``
     for each sample into ``out``; returns {file name: path}.
 
@@ -46,12 +49,24 @@ def write_samples(out: str | os.PathLike[str], samples: Mapping[str, SampleImage
 
 
 def push_samples(resolver: DockerResolver, registry: str,
-                 samples: Mapping[str, SampleImage] | None = None, tag: str = "latest") -> dict[str, PushResult]:
-    """Push each sample to ``<registry>/<name>:<tag>`` with the docker pusher.
+                 samples: Mapping[str, SampleImage] | None = None,
+                 tag: str = "latest") -> dict[str, PushResult]:
+    """Push each sample to ``<registry>/<name>:<tag>`` with the docker pusher. Blobs already
+    pushed for an earlier sample (the shared busybox layer) are mounted across repositories.
 
     Raises:
         FailedPrecondition | Unavailable | NotFound: as :func:`~pyctrd.remotes.push_image`.
     """
     samples = samples or build_samples()
-    return {name: push_image(resolver, s.reference(registry, tag), s.blobs, s.manifest)
-            for name, s in samples.items()}
+    sources: dict[str, set[str]] = {}
+    key, _ = distribution_source_key(f"{registry}/x:y")
+
+    def labels(digest: str) -> Info:
+        return Info(digest, 0, labels={key: ",".join(sorted(sources.get(digest, ())))})
+
+    results = {}
+    for name, s in samples.items():
+        results[name] = push_image(resolver, s.reference(registry, tag), s.blobs, s.manifest, labels=labels)
+        for digest in results[name].statuses:
+            sources.setdefault(digest, set()).add(name)
+    return results

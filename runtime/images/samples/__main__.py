@@ -28,7 +28,8 @@ def main(argv: list[str] | None = None) -> int:
             for path in write_samples(args.out, samples).values():
                 print(f"wrote {path}")
         if args.push:
-            for name, r in push_samples(DockerResolver(plain_http=args.plain_http), args.push, samples).items():
+            resolver = DockerResolver(plain_http=args.plain_http)
+            for r in push_samples(resolver, args.push, samples).values():
                 print(f"pushed {r!r}")
     except PyctrdError as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -21,9 +21,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from ...core.images import Image
-from ...core.images.manifest import Manifest, encode, manifest_descriptor
+from ...core.images.manifest import Manifest, encode
 from ...core.images.platforms import default_platform
-from ...core.ocispec import MEDIA_TYPE_OCI_CONFIG, MEDIA_TYPE_OCI_LAYER_GZIP, MEDIA_TYPE_OCI_MANIFEST, Descriptor
+from ...core.ocispec import (
+    MEDIA_TYPE_OCI_CONFIG,
+    MEDIA_TYPE_OCI_LAYER_GZIP,
+    MEDIA_TYPE_OCI_MANIFEST,
+    Descriptor,
+)
 from ...errdefs import NotFound
 from ..blobmap import BlobMap
 from .layers import LayerBuilder, gzip_deterministic
@@ -117,12 +122,13 @@ def _image(name: str, layers: list[tuple[bytes, str]], blobs: BlobMap) -> Sample
         descs.append(Descriptor(MEDIA_TYPE_OCI_LAYER_GZIP, blobs.add(gz), len(gz)))
         diff_ids.append("sha256:" + hashlib.sha256(tar).hexdigest())
         history.append({"created": CREATED, "created_by": note, "comment": "pyctrd sample"})
+    # compact JSON + newline (Go's json.Encoder), like the reference images' documents
     config = encode({"created": CREATED, "architecture": plat.architecture, "os": plat.os,
                      "config": {"Env": [PATH_ENV], "Cmd": ["sh"]},
-                     "rootfs": {"type": "layers", "diff_ids": diff_ids}, "history": history})
+                     "rootfs": {"type": "layers", "diff_ids": diff_ids}, "history": history}) + b"\n"
     cdesc = Descriptor(MEDIA_TYPE_OCI_CONFIG, blobs.add(config), len(config))
-    mdesc, mdata = manifest_descriptor(Manifest(MEDIA_TYPE_OCI_MANIFEST, cdesc, tuple(descs)))
-    blobs.add(mdata)
+    mdata = encode(Manifest(MEDIA_TYPE_OCI_MANIFEST, cdesc, tuple(descs)).to_json()) + b"\n"
+    mdesc = Descriptor(MEDIA_TYPE_OCI_MANIFEST, blobs.add(mdata), len(mdata))
     return SampleImage(name, mdesc, cdesc, tuple(descs), tuple(diff_ids), blobs)
 
 

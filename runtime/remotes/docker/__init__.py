@@ -9,7 +9,12 @@ from .auth import Authorizer, Credentials, parse_challenges
 from .base import RepositoryBase
 from .fetcher import BlobStream, DockerFetcher
 from .hosts import (
-    HostOptions, RegistryHost, RegistryHosts, configure_hosts, host_dir, hosts_from_mirrors,
+    HostOptions,
+    RegistryHost,
+    RegistryHosts,
+    configure_hosts,
+    host_dir,
+    hosts_from_mirrors,
     parse_hosts_toml,
 )
 from .pusher import DockerPusher

@@ -32,14 +32,15 @@ log = logging.getLogger("pyctrd.remotes")
 #: host -> (username, secret); ``("", "")`` for none. An empty username with a secret is a
 #: refresh token.
 Credentials = Callable[[str], tuple[str, str]]
+_CHALLENGE = re.compile(
+    r"([A-Za-z]+)\s+((?:[A-Za-z0-9_.-]+\s*=\s*(?:\"(?:[^\"\\]|\\.)*\"|[^,\s]*)\s*,?\s*)*)")
 _PARAM = re.compile(r'\s*([A-Za-z0-9_.-]+)\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^,\s]*))\s*,?')
 
 
 def parse_challenges(header: str) -> list[tuple[str, dict[str, str]]]:
     """``WWW-Authenticate`` value -> [(scheme, params)], scheme lower-cased."""
     out: list[tuple[str, dict[str, str]]] = []
-    for m in re.finditer(r"([A-Za-z]+)\s+((?:[A-Za-z0-9_.-]+\s*=\s*(?:\"(?:[^\"\\]|\\.)*\"|[^,\s]*)\s*,?\s*)*)",
-                         header):
+    for m in _CHALLENGE.finditer(header):
         params = {k.lower(): (q if q or v == "" else v).replace('\\"', '"')
                   for k, q, v in _PARAM.findall(m.group(2))}
         out.append((m.group(1).lower(), params))
@@ -153,7 +154,8 @@ class Authorizer:
             body = None
         token = (body.get("access_token") or body.get("token")) if isinstance(body, dict) else None
         if not isinstance(token, str) or not token:
-            raise FailedPrecondition(f"authorization server for {host} did not include a token in the response")
+            raise FailedPrecondition(f"authorization server for {host} did not include a token in the "
+                                     "response")
         return token
 
     def _get_token(self, realm: str, service: str, scopes: list[str], hdrs: dict[str, str],

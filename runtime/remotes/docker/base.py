@@ -33,5 +33,6 @@ class RepositoryBase:
         ``addNamespace``, so one mirror can serve several registries)."""
         p = "/" + "/".join((self.repository, *parts))
         ref_host = self.spec.hostname
-        proxy = ref_host != host.host and not (ref_host == "docker.io" and host.host == "registry-1.docker.io")
+        docker_hub = ref_host == "docker.io" and host.host == "registry-1.docker.io"
+        proxy = ref_host != host.host and not docker_hub
         return p + (f"?ns={ref_host}" if proxy else "")

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from typing import Self
 
 import requests
 import urllib3
@@ -52,14 +53,15 @@ class BlobStream:
     def __repr__(self) -> str:
         return f"<BlobStream {self.desc.digest[:19]} {self.offset}/{self.desc.size} from {self.host or '-'}>"
 
-    def __enter__(self) -> BlobStream:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
 
     def _path(self, host: RegistryHost) -> str:
-        kind = "manifests" if is_manifest_type(self.desc.media_type) or is_index_type(self.desc.media_type) else "blobs"
+        mt = self.desc.media_type
+        kind = "manifests" if is_manifest_type(mt) or is_index_type(mt) else "blobs"
         return self._base.path(host, kind, self.desc.digest)
 
     def open(self) -> None:
@@ -91,7 +93,8 @@ class BlobStream:
                 self.served_by.append(host.host)
             return
         if isinstance(first, NotFound) or first is None:
-            raise NotFound(f"could not fetch content descriptor {self.desc.digest} ({self.desc.media_type}) from remote")
+            raise NotFound(f"could not fetch content descriptor {self.desc.digest} ({self.desc.media_type}) "
+                           "from remote")
         raise first
 
     def _check_length(self, resp: requests.Response, host: RegistryHost) -> None:
@@ -139,8 +142,8 @@ class BlobStream:
             self._resp = None
             self._fails += 1
             if self._fails > self._max:
-                raise Unavailable(f"fetch {self.desc.digest}: connection dropped at {self.offset}/{self.desc.size} "
-                                  f"{self._fails} times without progress")
+                raise Unavailable(f"fetch {self.desc.digest}: connection dropped at "
+                                  f"{self.offset}/{self.desc.size} {self._fails} times without progress")
 
     def _accept(self, data: bytes) -> bytes:
         self.offset += len(data)
@@ -150,7 +153,8 @@ class BlobStream:
                 got = "sha256:" + self._hash.hexdigest()
                 if got != self.desc.digest:
                     self.close()
-                    raise FailedPrecondition(f"unexpected digest {got} from {self.host}, expected {self.desc.digest}")
+                    raise FailedPrecondition(f"unexpected digest {got} from {self.host}, "
+                                             f"expected {self.desc.digest}")
         if self.offset == self.desc.size and self._resp is not None:
             self._resp.close()  # hand the connection back to the pool
             self._resp = None
@@ -175,7 +179,8 @@ class DockerFetcher:
     def fetch(self, desc: Descriptor, offset: int = 0) -> BlobStream:
         """See :class:`pyctrd.core.remotes.Fetcher`."""
         if desc.size <= 0:
-            raise InvalidArgument(f"unable to fetch descriptor ({desc.digest}) which reports content size of zero")
+            raise InvalidArgument(f"unable to fetch descriptor ({desc.digest}) which reports content size "
+                                  "of zero")
         if not 0 <= offset <= desc.size:
             raise InvalidArgument(f"offset {offset} outside {desc.digest} of {desc.size} bytes")
         hosts = self.base.with_caps("pull")

@@ -122,6 +122,8 @@ def _strings(value: Any, what: str) -> list[str]:
 
 
 def _parse_server(server: str) -> tuple[str, str, str]:
+    if "://" in server and not server.startswith(("http://", "https://")):
+        raise InvalidArgument(f"unable to parse server {server.split('://')[0]}://…: only http and https")
     u = urlsplit(server if server.startswith("http") else "https://" + server)
     if u.scheme not in ("http", "https") or not u.hostname:
         raise InvalidArgument(f"unable to parse server {server!r:.200}")
@@ -158,14 +160,16 @@ def _host_config(server: str, base_dir: str, cfg: Mapping[str, Any]) -> Registry
         pair = _strings(item, "client")
         if len(pair) not in (1, 2):
             raise InvalidArgument(f"invalid pair {pair!r} for 'client'")
-        clients.append((os.path.join(base_dir, pair[0]), os.path.join(base_dir, pair[1]) if len(pair) == 2 else ""))
+        key = os.path.join(base_dir, pair[1]) if len(pair) == 2 else ""
+        clients.append((os.path.join(base_dir, pair[0]), key))
     headers: list[tuple[str, str]] = []
     hdr = cfg.get("header", {})
     if not isinstance(hdr, dict):
         raise InvalidArgument("header must be a table")
     for key, value in hdr.items():
         headers += [(key, v) for v in _strings(value, f"header {key}")]
-    return RegistryHost(host, scheme or "https", path or "/v2", caps, tuple(headers), skip, ca, tuple(clients))
+    return RegistryHost(host, scheme or "https", path or "/v2", caps, tuple(headers), skip, ca,
+                        tuple(clients))
 
 
 def parse_hosts_toml(text: str, base_dir: str = "") -> list[RegistryHost]:

@@ -12,7 +12,6 @@ pushed by tag counts only if the tag's ``Docker-Content-Digest`` is this digest)
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import requests
@@ -66,7 +65,12 @@ class DockerPusher:
     def __repr__(self) -> str:
         return f"<DockerPusher {self.base.spec}>"
 
-    def _host(self) -> RegistryHost:
+    def push_host(self) -> RegistryHost:
+        """The host pushes go to: the first push-capable one.
+
+        Raises:
+            NotFound: no host may be pushed to.
+        """
         hosts = self.base.with_caps("push")
         if not hosts:
             raise NotFound(f"no push hosts for {self.base.spec.locator}")
@@ -82,11 +86,11 @@ class DockerPusher:
             FailedPrecondition: access denied, or the registry rejected the content.
             Unavailable: the registry kept failing.
         """
-        host = self._host()
+        host = self.push_host()
         t, scopes = self.base.transport, self.base.scopes(push=True)
         manifest = is_manifest_type(desc.media_type) or is_index_type(desc.media_type)
         obj = tag or desc.digest
-        check = self.base.path(host, "manifests", obj) if manifest else self.base.path(host, "blobs", desc.digest)
+        check = self.base.path(host, *(("manifests", obj) if manifest else ("blobs", desc.digest)))
         resp = t.request(host, "HEAD", check, scopes=scopes, headers={"Accept": f"{desc.media_type}, */*"})
         resp.close()
         if resp.status_code == 200 and (not manifest or not tag
@@ -144,7 +148,9 @@ class DockerPusher:
 
     def _send(self, host: RegistryHost, method: str, url: str, provider: Provider, desc: Descriptor,
               start: int, end: int, headers: dict[str, str]) -> requests.Response:
-        body: Callable[[], object] = (lambda: _Body(provider, desc.digest, start, end)) if end > start else (lambda: b"")
+        def body() -> object:
+            return _Body(provider, desc.digest, start, end) if end > start else b""
+
         # an upload location on another host (a storage backend) gets no registry credentials
         same_host = urlsplit(url).netloc == host.host
         resp = self.base.transport.request(host, method, "", url=url, scopes=self.base.scopes(push=True),
@@ -170,4 +176,5 @@ def _q(host: RegistryHost, base: RepositoryBase, params: dict[str, str]) -> str:
 
 def _with_query(url: str, params: dict[str, str]) -> str:
     u = urlsplit(url)
-    return urlunsplit(u._replace(query=urlencode([*parse_qsl(u.query, keep_blank_values=True), *params.items()])))
+    query = [*parse_qsl(u.query, keep_blank_values=True), *params.items()]
+    return urlunsplit(u._replace(query=urlencode(query)))

@@ -21,19 +21,23 @@ import hashlib
 import logging
 from collections.abc import Sequence
 
+from ...core.digest import validate
 from ...core.images.manifest import MAX_MANIFEST_SIZE
 from ...core.images.mediatypes import MEDIA_TYPE_DOCKER_SCHEMA1_MANIFEST
 from ...core.images.reference import parse_spec
 from ...core.ocispec import (
-    MEDIA_TYPE_DOCKER_MANIFEST, MEDIA_TYPE_DOCKER_MANIFEST_LIST, MEDIA_TYPE_OCI_INDEX,
-    MEDIA_TYPE_OCI_MANIFEST, Descriptor,
+    MEDIA_TYPE_DOCKER_MANIFEST,
+    MEDIA_TYPE_DOCKER_MANIFEST_LIST,
+    MEDIA_TYPE_OCI_INDEX,
+    MEDIA_TYPE_OCI_MANIFEST,
+    Descriptor,
 )
-from ...core.digest import validate
-from ...errdefs import InvalidArgument, NotFound, NotImplemented as NotImplementedKind, PyctrdError
+from ...errdefs import InvalidArgument, NotFound, PyctrdError
+from ...errdefs import NotImplemented as NotImplementedKind
 from .auth import Credentials
-from .hosts import HostOptions, RegistryHost, RegistryHosts, configure_hosts
 from .base import RepositoryBase
 from .fetcher import DockerFetcher
+from .hosts import HostOptions, RegistryHost, RegistryHosts, configure_hosts
 from .pusher import DockerPusher
 from .transport import RetryPolicy, Transport, status_error
 
@@ -41,8 +45,8 @@ __all__ = ["ACCEPT_MANIFESTS", "DockerResolver"]
 
 log = logging.getLogger("pyctrd.remotes")
 #: The Accept header containerd sends when resolving.
-ACCEPT_MANIFESTS = ", ".join([MEDIA_TYPE_DOCKER_MANIFEST, MEDIA_TYPE_DOCKER_MANIFEST_LIST,
-                              MEDIA_TYPE_OCI_MANIFEST, MEDIA_TYPE_OCI_INDEX, "*/*"])
+ACCEPT_MANIFESTS = (f"{MEDIA_TYPE_DOCKER_MANIFEST}, {MEDIA_TYPE_DOCKER_MANIFEST_LIST}, "
+                    f"{MEDIA_TYPE_OCI_MANIFEST}, {MEDIA_TYPE_OCI_INDEX}, */*")
 
 
 def _media_type(content_type: str) -> str:
@@ -94,6 +98,7 @@ class DockerResolver:
         if not base.spec.object:
             raise InvalidArgument(f"object required in reference {ref!r:.200} (a tag or digest)")
         digest = base.spec.digest
+        caps: tuple[str, ...]
         if digest:
             validate(digest)
             paths, caps = [("manifests", digest), ("blobs", digest)], ("pull",)
@@ -115,7 +120,8 @@ class DockerResolver:
                 return ref, desc
         raise first_err or NotFound(ref)
 
-    def _resolve_at(self, base: RepositoryBase, host: RegistryHost, parts: tuple[str, str], digest: str) -> Descriptor:
+    def _resolve_at(self, base: RepositoryBase, host: RegistryHost, parts: tuple[str, str],
+                    digest: str) -> Descriptor:
         t, path = base.transport, base.path(host, *parts)
         accept = {"Accept": ACCEPT_MANIFESTS}
         resp = t.request(host, "HEAD", path, scopes=base.scopes(), headers=accept)

@@ -86,7 +86,8 @@ def status_error(resp: requests.Response, what: str) -> PyctrdError:
     if code == 404:
         return NotFound(detail)
     if code in (401, 403):
-        return FailedPrecondition(f"{detail}: access denied, repository does not exist or may require authorization")
+        return FailedPrecondition(f"{detail}: access denied, repository does not exist or may require "
+                                  "authorization")
     if code in RETRY_STATUSES:
         return Unavailable(detail)
     return Unknown(detail)
