@@ -2,19 +2,21 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 
 import pytest
 from fixtures.faulty_http import FaultyProxy
-from fixtures.registry import PASSWORD, USER, Registry
+from fixtures.registry import PASSWORD, USER, Registry, make_tls_cert
 from fixtures.standin_store import StandInContentStore
 from pyctrd.core.images import check
-from pyctrd.core.ocispec import Descriptor
+from pyctrd.core.images.manifest import Index, manifest_descriptor
+from pyctrd.core.ocispec import MEDIA_TYPE_OCI_INDEX, Descriptor, Platform
 from pyctrd.core.remotes import Progress
 from pyctrd.errdefs import FailedPrecondition, InvalidArgument, NotFound, Unavailable
+from pyctrd.images.blobmap import BlobMap
 from pyctrd.images.samples import SampleImage, build_samples, push_samples
-from pyctrd.remotes import DockerResolver, HostOptions, RegistryHost, RetryPolicy, fetch_image, push_image
+from pyctrd.remotes import DockerResolver, HostOptions, RetryPolicy, fetch_image, push_image
 from pyctrd.remotes.docker import ACCEPT_MANIFESTS
 
 SRC = "containerd.io/distribution.source.127.0.0.1"
@@ -236,10 +238,55 @@ def test_chunked_push_and_cross_repository_mount(pushed: Registry, proxy: Faulty
         push_image(r, f"{pushed.host}/x@{b.manifest.digest}", store, b.manifest)
 
 
-def test_tls_is_verified_by_default(pushed: Registry) -> None:
-    r = DockerResolver(lambda name: [RegistryHost(pushed.host, "https")], retry=sleeps()[0])
-    with pytest.raises(FailedPrecondition, match="TLS"):
-        r.resolve(pushed.ref("busybox"))
+def test_tls_verification_ca_and_skip_verify(registry_factory: Callable[..., Registry], tmp_path: Path,
+                                             samples: Mapping[str, SampleImage]) -> None:
+    cert, key = make_tls_cert(tmp_path)
+    reg = registry_factory(tls=(cert, key))
+    hosts_dir = tmp_path / "certs.d" / (reg.host.replace(":", "_") + "_")
+    hosts_dir.mkdir(parents=True)
+    toml = hosts_dir / "hosts.toml"
+    options = HostOptions(config_path=str(tmp_path / "certs.d"))
+    # https with verification on (the default): an unknown CA is refused, and not retried
+    toml.write_text(f'server = "https://{reg.host}"\n')
+    policy, slept = sleeps()
+    with pytest.raises(FailedPrecondition, match="TLS: certificate verify failed"):
+        push_samples(DockerResolver(options=options, retry=policy), reg.host, samples)
+    assert slept == []
+    # trusting the registry's CA (a path relative to the hosts directory) works
+    (hosts_dir / "ca.crt").write_bytes(cert.read_bytes())
+    toml.write_text(f'server = "https://{reg.host}"\nca = "ca.crt"\n')
+    push_samples(DockerResolver(options=options), reg.host, samples)
+    # skip_verify per host works too
+    toml.write_text(f'server = "https://{reg.host}"\nskip_verify = true\n')
+    res = fetch_image(DockerResolver(options=options), reg.ref("busybox"), StandInContentStore())
+    assert len(res.fetched) == 3
+
+
+def test_platform_selection_from_an_index(pushed: Registry, samples: Mapping[str, SampleImage]) -> None:
+    """An index offering busybox as linux/amd64 and layered as linux/arm64."""
+    bb, lay = samples["busybox"], samples["layered"]
+    blobs = BlobMap([*bb.blobs.values(), *lay.blobs.values()])
+    amd = Descriptor(bb.manifest.media_type, bb.manifest.digest, bb.manifest.size, platform=Platform("linux", "amd64"))
+    arm = Descriptor(lay.manifest.media_type, lay.manifest.digest, lay.manifest.size,
+                     platform=Platform("linux", "arm64", "v8"))
+    idx, data = manifest_descriptor(Index(MEDIA_TYPE_OCI_INDEX, (amd, arm)))
+    blobs.add(data)
+    r = DockerResolver()
+    push_image(r, pushed.ref("multi"), blobs, idx)
+    assert r.resolve(pushed.ref("multi"))[1] == idx
+    store = StandInContentStore()
+    res = fetch_image(r, pushed.ref("multi"), store, platform="linux/amd64")
+    assert {d.digest for d in res.fetched} == {idx.digest, bb.manifest.digest, bb.config.digest, bb.layers[0].digest}
+    assert store.labels[idx.digest]["containerd.io/gc.ref.content.m.0"] == bb.manifest.digest
+    assert "containerd.io/gc.ref.content.m.1" not in store.labels[idx.digest]
+    res = fetch_image(r, pushed.ref("multi"), store, platform=Platform("linux", "arm64"))
+    assert res.fetched[0].digest == lay.manifest.digest
+    store = StandInContentStore()
+    res = fetch_image(r, pushed.ref("multi"), store, all_platforms=True)
+    assert len(res.fetched) == 1 + 3 + 5 - 1  # the shared layer once
+    assert store.labels[idx.digest]["containerd.io/gc.ref.content.m.1"] == lay.manifest.digest
+    with pytest.raises(NotFound, match="no match for platform"):
+        fetch_image(r, pushed.ref("multi"), StandInContentStore(), platform="linux/s390x")
 
 
 def test_basic_auth_with_htpasswd(htpasswd_registry: Registry, samples: Mapping[str, SampleImage],

@@ -194,7 +194,7 @@ def _docker_index(store: FetchStore, c: _Collected) -> Descriptor:
         for tag in tags:
             name = str(parse_docker_ref(str(tag)))
             ann = {ANNOTATION_IMAGE_NAME: name, ANNOTATION_REF_NAME: parse_spec(name).object}
-            entries.append(Descriptor(desc.media_type, desc.digest, desc.size, platform=platform, annotations=ann))
+            entries.append(Descriptor(desc.media_type, desc.digest, desc.size, ann, platform))
     index = Index(MEDIA_TYPE_OCI_INDEX, tuple(entries))
     data = encode(index.to_json())
     idx, _ = manifest_descriptor(index)

@@ -15,14 +15,18 @@ The ``Authorization`` header is never logged and never part of an error message.
 from __future__ import annotations
 
 import logging
+import re
 import ssl
 import time
+import warnings
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
 import requests
 from requests.adapters import HTTPAdapter
+from urllib3.exceptions import InsecureRequestWarning
 
 from ...errdefs import FailedPrecondition, NotFound, PyctrdError, Unavailable, Unknown
 from .auth import Authorizer, Credentials
@@ -105,6 +109,7 @@ class Transport:
         self.timeout = timeout
         self.authorizer = Authorizer(self.session, credentials, headers, timeout)
         self._mounted: set[str] = set()
+        self._insecure: set[str] = set()
 
     def __repr__(self) -> str:
         return f"<Transport retries={self.retry.attempts} {self.authorizer!r}>"
@@ -113,6 +118,13 @@ class Transport:
         if host.scheme != "https":
             return True
         if host.skip_verify:
+            name = urlsplit("//" + host.host).hostname or host.host
+            if name not in self._insecure:
+                # the user asked for it in hosts.toml: say so once, in our log, not per request
+                self._insecure.add(name)
+                log.warning("TLS verification disabled for %s (skip_verify)", host.host)
+                text = f"Unverified HTTPS request is being made to host '{name}'"
+                warnings.filterwarnings("ignore", re.escape(text), InsecureRequestWarning)
             return False
         prefix = f"https://{host.host}/"
         if (host.ca or host.client_certs) and prefix not in self._mounted:
