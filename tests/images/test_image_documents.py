@@ -226,6 +226,18 @@ def test_distribution_source_labels() -> None:
     assert select_mount_candidate("127.0.0.2:5000/team/c:1", labels) == ""
 
 
+def test_small_reprs() -> None:
+    from pyctrd.core.remotes import Progress, make_ref_key
+    from pyctrd.images.blobmap import BlobMap
+
+    assert repr(Progress("layer-sha256:ab", "downloading", 5, 10)) == "<Progress layer-sha256:ab downloading 5/10>"
+    assert repr(Progress("127.0.0.1:5000/x:1", "resolving")) == "<Progress 127.0.0.1:5000/x:1 resolving>"
+    assert repr(BlobMap([b"abc", b"de"])) == "<BlobMap blobs=2 bytes=5>"
+    named = Descriptor(MEDIA_TYPE_OCI_MANIFEST, D, 1, {"org.opencontainers.image.ref.name": "latest"})
+    assert make_ref_key(named) == f"manifest-latest@{D}"
+    assert make_ref_key(Descriptor("application/x-y", D, 1)) == f"unknown-{D}"
+
+
 def test_image_record_repr() -> None:
     img = Image("docker.io/library/busybox:latest", Descriptor(MEDIA_TYPE_OCI_MANIFEST, D, 349))
     assert repr(img) == "<Image docker.io/library/busybox:latest manifest sha256:aaaaaaaaaaaa>"

@@ -51,11 +51,14 @@ def fetch_all(resolver: DockerResolver, ref: str, desc: Descriptor) -> bytes:
         out = b""
         while chunk := stream.read(65536):
             out += chunk
+        assert repr(stream) == f"<BlobStream {desc.digest[:19]} {desc.size}/{desc.size} from {stream.host}>"
         return out
 
 
 def test_resolve_and_fetch_byte_identical(pushed: Registry, samples: Mapping[str, SampleImage]) -> None:
     r = DockerResolver()
+    assert repr(r.fetcher(pushed.ref("busybox"))) == f"<DockerFetcher {pushed.host}/busybox hosts=1>"
+    assert repr(r.pusher(pushed.ref("busybox"))) == f"<DockerPusher {pushed.ref('busybox')}>"
     for name, s in samples.items():
         ref = pushed.ref(name)
         assert r.resolve(ref) == (ref, s.manifest)
@@ -205,9 +208,11 @@ def test_mirrors_in_hosts_toml_are_tried_first(pushed: Registry, proxy: FaultyPr
         assert empty_mirror.seen[0][:2] == ("HEAD", f"/v2/layered/manifests/latest?ns={pushed.host}")
         # a mirror that has the content serves it; the upstream is not asked for blobs
         (d / "hosts.toml").write_text(f'server = "http://{pushed.host}"\n[host."http://{empty_mirror.host}"]\n'
-                                      f'[host."http://{proxy.host}"]\n  capabilities = ["pull"]\n')
+                                      f'[host."http://{proxy.host}"]\n  capabilities = ["pull"]\n'
+                                      '  header = { X-Pyctrd-Test = "mirror" }\n')
         res = fetch_image(r, pushed.ref("busybox"), StandInContentStore())
         assert set(res.served_by.values()) == {proxy.host}
+        assert {h.get("X-Pyctrd-Test") for h in proxy.headers} == {"mirror"}
         assert all("?ns=" in p for _, p, _ in proxy.seen)
         # CRI-style mirrors behave the same
         r = DockerResolver(options=HostOptions(mirrors={pushed.host: [f"http://{proxy.host}"]}))
@@ -227,7 +232,7 @@ def test_chunked_push_and_cross_repository_mount(pushed: Registry, proxy: Faulty
     assert fetch_all(r, pushed.ref("chunked/layered", "v1"), s.layers[0]) == s.blobs[s.layers[0].digest]
     # pushing again finds everything on the registry
     again = push_image(r, pushed.ref("chunked/layered", "v1"), s.blobs, s.manifest)
-    assert set(again.statuses.values()) == {"exists"}
+    assert repr(again) == f"<PushResult {pushed.ref('chunked/layered', 'v1')} {s.manifest.digest[:19]} exists=5>"
     # a blob known to live in another repository of the same registry is mounted, not uploaded
     store = StandInContentStore()
     fetch_image(r, pushed.ref("busybox"), store)

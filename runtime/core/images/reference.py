@@ -30,7 +30,7 @@ from urllib.parse import urlsplit
 from ...errdefs import InvalidArgument
 from ..digest import validate
 
-__all__ = ["DockerReference", "Spec", "normalize", "parse_docker_ref", "parse_normalized",
+__all__ = ["DEFAULT_DOMAIN", "NAME_TOTAL_LENGTH_MAX", "DockerReference", "Spec", "normalize", "parse_docker_ref", "parse_normalized",
            "parse_spec"]
 
 DEFAULT_DOMAIN = "docker.io"

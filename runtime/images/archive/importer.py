@@ -49,7 +49,7 @@ from ...core.ocispec import (
 from ...errdefs import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound, map_exceptions
 from ...remotes.pull import FetchStore
 
-__all__ = ["ImportResult", "import_images", "import_index", "write_blob"]
+__all__ = ["JSON_LIMIT", "ImportResult", "import_images", "import_index", "write_blob"]
 
 JSON_LIMIT = 20 << 20
 _BLOB_PATH = re.compile(r"^blobs/sha256/([a-f0-9]{64})$")

@@ -7,6 +7,8 @@ import sys
 from . import build_samples, push_samples, write_samples
 from .build import BUSYBOX
 
+__all__ = ["main"]
+
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m pyctrd.images.samples", description=__doc__)

@@ -33,7 +33,8 @@ from ...errdefs import NotFound
 from ..blobmap import BlobMap
 from .layers import LayerBuilder, gzip_deterministic
 
-__all__ = ["APPLETS", "BUSYBOX", "PATH_ENV", "SampleImage", "build_busybox", "build_layered", "build_samples"]
+__all__ = ["APPLETS", "BUSYBOX", "CREATED", "GROUP", "PASSWD", "PATH_ENV", "SampleImage", "base_layer", "base_tar",
+           "build_busybox", "build_layered", "build_samples"]
 
 BUSYBOX = "/usr/bin/busybox"
 PATH_ENV = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"

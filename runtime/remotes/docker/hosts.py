@@ -36,7 +36,7 @@ from urllib.parse import urlsplit
 
 from ...errdefs import InvalidArgument
 
-__all__ = ["ALL_CAPABILITIES", "HostOptions", "RegistryHost", "RegistryHosts", "configure_hosts",
+__all__ = ["ALL_CAPABILITIES", "PULL", "PUSH", "RESOLVE", "HostOptions", "RegistryHost", "RegistryHosts", "configure_hosts",
            "host_dir", "hosts_from_mirrors", "is_localhost", "parse_hosts_toml"]
 
 PULL, RESOLVE, PUSH = "pull", "resolve", "push"

@@ -32,7 +32,7 @@ from ...errdefs import FailedPrecondition, NotFound, PyctrdError, Unavailable, U
 from .auth import Authorizer, Credentials
 from .hosts import RegistryHost, is_localhost
 
-__all__ = ["RETRY_STATUSES", "RetryPolicy", "Transport", "status_error"]
+__all__ = ["RETRY_STATUSES", "USER_AGENT", "RetryPolicy", "Transport", "status_error"]
 
 log = logging.getLogger("pyctrd.remotes")
 RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
