@@ -40,6 +40,8 @@ class _Sink:
     """Writes named entries to a tar stream or into a directory, in sorted order."""
 
     def __init__(self, out: str | os.PathLike[str] | IO[bytes], directory: bool) -> None:
+        if directory and not isinstance(out, (str, os.PathLike)):
+            raise InvalidArgument("an OCI layout directory needs a path, not a stream")
         self.dir = os.fspath(out) if directory and isinstance(out, (str, os.PathLike)) else None
         self._own: IO[bytes] | None = None
         if not directory:

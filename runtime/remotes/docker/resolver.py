@@ -17,6 +17,7 @@ pyctrd.errdefs.InvalidArgument: object required in reference '127.0.0.1:5000/bus
 """
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import logging
 from collections.abc import Sequence
@@ -71,7 +72,7 @@ class DockerResolver:
                  timeout: float = 60.0) -> None:
         opts = options or HostOptions()
         if plain_http:
-            opts.default_scheme = "http"
+            opts = dataclasses.replace(opts, default_scheme="http")
         self.options = opts
         self.hosts = hosts or configure_hosts(opts)
         self.transport = Transport(credentials=credentials, headers=headers, retry=retry, timeout=timeout)
