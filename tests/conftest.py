@@ -42,3 +42,5 @@ def short_tmp() -> Iterator[Path]:
         for target in sorted((t for t in out.split() if t.startswith(str(d))), reverse=True):
             subprocess.run(["umount", "-l", target], check=False)
         shutil.rmtree(d, ignore_errors=True)
+
+pytest_plugins = ["fixtures.registry"]
