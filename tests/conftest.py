@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-pytest_plugins = ["tests.fixtures.daemon"]
+pytest_plugins = ["tests.fixtures.daemon", "tests.fixtures.registry"]
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -43,4 +43,3 @@ def short_tmp() -> Iterator[Path]:
             subprocess.run(["umount", "-l", target], check=False)
         shutil.rmtree(d, ignore_errors=True)
 
-pytest_plugins = ["fixtures.registry"]

@@ -15,8 +15,8 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 import pytest
-from fixtures.registry import Registry
-from fixtures.standin_store import StandInContentStore
+from tests.fixtures.registry import Registry
+from tests.fixtures.standin_store import StandInContentStore
 from pyctrd.images.archive import export_oci, import_images
 from pyctrd.images.samples import SampleImage, build_samples, push_samples, write_samples
 from pyctrd.remotes import DockerResolver, fetch_image

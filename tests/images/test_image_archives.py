@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 import pytest
-from fixtures.standin_store import StandInContentStore
+from tests.fixtures.standin_store import StandInContentStore
 from pyctrd.core.images import check
 from pyctrd.core.images import platforms as plat
 from pyctrd.core.images.manifest import parse_manifest

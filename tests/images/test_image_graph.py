@@ -5,7 +5,7 @@ import json
 from collections.abc import Mapping
 
 import pytest
-from fixtures.standin_store import StandInContentStore
+from tests.fixtures.standin_store import StandInContentStore
 from pyctrd.core.images import (
     check,
     children,

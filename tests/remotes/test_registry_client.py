@@ -6,9 +6,9 @@ from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 
 import pytest
-from fixtures.faulty_http import FaultyProxy
-from fixtures.registry import PASSWORD, USER, Registry, make_tls_cert
-from fixtures.standin_store import StandInContentStore
+from tests.fixtures.faulty_http import FaultyProxy
+from tests.fixtures.registry import PASSWORD, USER, Registry, make_tls_cert
+from tests.fixtures.standin_store import StandInContentStore
 from pyctrd.core.images import check
 from pyctrd.core.images.manifest import Index, manifest_descriptor
 from pyctrd.core.ocispec import MEDIA_TYPE_OCI_INDEX, Descriptor, Platform
