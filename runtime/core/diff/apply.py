@@ -1,0 +1,329 @@
+"""Apply an OCI layer tar onto a directory: containerd's ``archive.Apply``, confined to the root.
+
+Each entry replaces whatever is at its path (a directory over a directory merges), and
+``.wh.`` entries delete: ``.wh.name`` removes ``name``; ``.wh..wh..opq`` empties its directory
+of everything this layer did not itself add. With ``whiteouts="overlay"`` the root is an
+overlayfs *upperdir* and deletions are recorded the way the kernel reads them instead: a
+0/0 character device for a deleted name, ``trusted.overlay.opaque=y`` on an opaque directory.
+
+Safety (see :mod:`.rootfs`): names are cleaned (``..`` cannot climb, absolute names are
+relative to the root), parents are resolved with symlinks evaluated inside the root, and
+every operation works on ``(parent fd, base name)`` without following the final name.
+Hardlink targets are resolved the same way; a link to a symlink links the symlink itself.
+"""
+from __future__ import annotations
+
+import errno
+import os
+import shutil
+import stat
+from collections.abc import Sequence
+from typing import BinaryIO
+
+from ...errdefs import PyctrdError, map_exceptions
+from .compression import LayerStream
+from .limits import PATH_MAX, ApplyLimits, ApplyStats, ArchiveError
+from .rootfs import Root, proc_path, split_name
+from .tarstream import TarEntry, read_data, read_entries
+
+__all__ = ["OPAQUE", "WHITEOUT_PREFIX", "apply_tar"]
+
+WHITEOUT_PREFIX = ".wh."
+OPAQUE = ".wh..wh..opq"
+_NOFOLLOW_PATH = os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC
+_MAX_NS = (1 << 63) - 1
+_DEVICE = {"char": stat.S_IFCHR, "block": stat.S_IFBLK, "fifo": stat.S_IFIFO}
+
+
+def in_user_namespace() -> bool:
+    """True inside a user namespace (device nodes cannot be made there; containerd skips them)."""
+    try:
+        with open("/proc/self/uid_map") as f:
+            return f.read().split() != ["0", "0", "4294967295"]
+    except OSError:
+        return False
+
+
+def _lstat(name: str, dir_fd: int) -> os.stat_result | None:
+    try:
+        return os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
+    except FileNotFoundError:
+        return None
+
+
+def _remove(dir_fd: int, name: str) -> None:
+    """Remove ``name`` (a whole tree if a directory) without following symlinks."""
+    st = _lstat(name, dir_fd)
+    if st is None:
+        return
+    if stat.S_ISDIR(st.st_mode):
+        shutil.rmtree(name, dir_fd=dir_fd)
+    else:
+        os.unlink(name, dir_fd=dir_fd)
+
+
+class _Applier:
+    def __init__(self, root: Root, stream: LayerStream, limits: ApplyLimits, stats: ApplyStats,
+                 whiteouts: str, parents: Sequence[str]) -> None:
+        self.root, self.s, self.limits, self.stats = root, stream, limits, stats
+        self.overlay = whiteouts == "overlay"
+        self.parents = list(parents)
+        self.unpacked: set[str] = set()
+        self.dirs: list[tuple[list[str], str, TarEntry]] = []
+        self.userns = in_user_namespace()
+
+    def fail(self, what: str) -> ArchiveError:
+        return ArchiveError(what, self.stats)
+
+    def entry(self, e: TarEntry) -> None:
+        for what, text in (("name", e.name), ("link target", e.linkname)):
+            if len(os.fsencode(text)) >= PATH_MAX:
+                raise self.fail(f"{what} of {len(os.fsencode(text))} bytes ({text[:40]!r}…) "
+                                f"exceeds PATH_MAX ({PATH_MAX})")
+        sp = split_name(e.name)
+        if sp is None or (e.kind in ("char", "block") and self.userns):
+            self.stats.skipped += 1  # the root itself, or a device we may not make
+            return
+        parts, base = sp
+        try:
+            pfd, pnames = self.root.resolve(parts, self._copy_parent_info, create=True)
+            assert pfd is not None
+            try:
+                self._entry(e, pfd, list(pnames), base)
+            finally:
+                os.close(pfd)
+        except OSError as exc:
+            with map_exceptions(f"apply {e.name[:200]!r}: {exc.strerror or exc}"):
+                raise
+
+    def _entry(self, e: TarEntry, pfd: int, pnames: list[str], base: str) -> None:
+        if base == OPAQUE:
+            self.stats.whiteouts += 1
+            if self.overlay:
+                os.setxattr(proc_path(pfd), "trusted.overlay.opaque", b"y")
+            else:
+                self._empty_opaque(pfd, pnames)
+            return
+        if base.startswith(WHITEOUT_PREFIX):
+            orig = base[len(WHITEOUT_PREFIX):]
+            if orig in ("", ".", ".."):
+                raise self.fail(f"invalid whiteout name {e.name!r}")
+            self.stats.whiteouts += 1
+            _remove(pfd, orig)
+            if self.overlay:
+                os.mknod(orig, stat.S_IFCHR, 0, dir_fd=pfd)
+                os.chown(orig, e.uid, e.gid, dir_fd=pfd, follow_symlinks=False)
+            return
+        old = _lstat(base, pfd)
+        if old is not None and not (stat.S_ISDIR(old.st_mode) and e.kind == "dir"):
+            _remove(pfd, base)
+        self.unpacked.add("/".join([*pnames, base]))
+        if e.kind == "file":
+            self._file(e, pfd, base)
+            return
+        if e.kind == "dir":
+            if old is None or not stat.S_ISDIR(old.st_mode):
+                os.mkdir(base, 0o700, dir_fd=pfd)
+            self.dirs.append((pnames, base, e))
+            self.stats.dirs += 1
+        elif e.kind == "symlink":
+            os.symlink(e.linkname, base, dir_fd=pfd)
+            self.stats.symlinks += 1
+        elif e.kind == "hardlink":
+            self._hardlink(e, pfd, base)
+        else:
+            os.mknod(base, 0o600 | _DEVICE[e.kind], os.makedev(e.devmajor, e.devminor), dir_fd=pfd)
+            self.stats.devices += 1
+        self._meta(e, pfd, base, times=e.kind != "dir")
+
+    def _hardlink(self, e: TarEntry, pfd: int, base: str) -> None:
+        sp = split_name(e.linkname)
+        if sp is None:
+            raise self.fail(f"hardlink {e.name!r} points at the root")
+        tfd, _ = self.root.resolve(sp[0])
+        try:
+            target = _lstat(sp[1], tfd) if tfd is not None else None
+            if target is None:
+                raise self.fail(f"hardlink {e.name!r}: target {e.linkname!r} not found in the layer")
+            if stat.S_ISDIR(target.st_mode):
+                raise self.fail(f"hardlink {e.name!r}: target {e.linkname!r} is a directory")
+            assert tfd is not None
+            # follow_symlinks=False: a link to a symlink is a second name for the symlink.
+            os.link(sp[1], base, src_dir_fd=tfd, dst_dir_fd=pfd, follow_symlinks=False)
+        finally:
+            if tfd is not None:
+                os.close(tfd)
+        self.stats.hardlinks += 1
+
+    def _file(self, e: TarEntry, pfd: int, base: str) -> None:
+        apparent = e.realsize if e.sparse is not None else e.size
+        if apparent > self.limits.max_file_size:
+            raise self.fail(f"{e.name!r}: file of {apparent} bytes exceeds the limit of "
+                            f"{self.limits.max_file_size}")
+        fd = os.open(base, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600,
+                     dir_fd=pfd)
+        try:
+            for off, n in e.sparse if e.sparse is not None else [(0, e.size)]:
+                while n:
+                    data = read_data(self.s, e, min(n, 1 << 20), self.stats)
+                    os.pwrite(fd, data, off)  # short writes on regular files only on error
+                    off, n = off + len(data), n - len(data)
+            if e.sparse is not None:
+                os.ftruncate(fd, e.realsize)  # holes stay holes
+            os.chown(fd, e.uid, e.gid)
+            self._xattrs(e, fd)
+            os.chmod(fd, e.mode)  # after chown, which clears setuid/setgid
+            os.utime(fd, ns=self._times(e))
+        finally:
+            os.close(fd)
+        self.stats.files += 1
+
+    @staticmethod
+    def _times(e: TarEntry) -> tuple[int, int]:
+        mtime = min(max(e.mtime_ns, 0), _MAX_NS)
+        atime = mtime if e.atime_ns is None else min(max(e.atime_ns, mtime, 0), _MAX_NS)
+        return atime, mtime
+
+    def _xattrs(self, e: TarEntry, target: int | str, *, follow: bool = True) -> None:
+        for key, value in e.xattrs.items():
+            if key.startswith("trusted."):  # admin attributes (e.g. overlay's) never come from a layer
+                self.stats.skipped_xattrs += 1
+                continue
+            try:
+                os.setxattr(target, key, value, follow_symlinks=follow)
+            except OSError as exc:
+                # user.* is refused on symlinks and devices; some filesystems lack xattrs
+                if exc.errno == errno.EOPNOTSUPP or (exc.errno == errno.EPERM and key.startswith("user.")):
+                    self.stats.skipped_xattrs += 1
+                    continue
+                raise
+
+    def _meta(self, e: TarEntry, pfd: int, base: str, *, times: bool) -> None:
+        """Owner, xattrs, mode, times on ``base``, never through a symlink."""
+        st = os.stat(base, dir_fd=pfd, follow_symlinks=False)
+        if stat.S_ISLNK(st.st_mode):
+            os.chown(base, e.uid, e.gid, dir_fd=pfd, follow_symlinks=False)
+            self._xattrs(e, proc_path(pfd, base), follow=False)
+            if times:
+                os.utime(base, ns=self._times(e), dir_fd=pfd, follow_symlinks=False)
+            return
+        fd = os.open(base, _NOFOLLOW_PATH, dir_fd=pfd)  # pins this inode; nothing is opened for I/O
+        try:
+            p = proc_path(fd)
+            os.chown(p, e.uid, e.gid)
+            self._xattrs(e, p)
+            os.chmod(p, e.mode)
+            if times:
+                os.utime(p, ns=self._times(e))
+        finally:
+            os.close(fd)
+
+    def _empty_opaque(self, pfd: int, pnames: list[str]) -> None:
+        """Remove what lower layers put under this directory, keeping what this layer added."""
+        rfd = os.open(".", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC, dir_fd=pfd)
+        try:
+            names = os.listdir(rfd)
+        finally:
+            os.close(rfd)
+        for name in names:
+            rel = [*pnames, name]
+            if "/".join(rel) not in self.unpacked:
+                _remove(pfd, name)
+                continue
+            st = _lstat(name, pfd)
+            if st is not None and stat.S_ISDIR(st.st_mode):
+                cfd = os.open(name, os.O_PATH | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=pfd)
+                try:
+                    self._empty_opaque(cfd, rel)
+                finally:
+                    os.close(cfd)
+
+    def _copy_parent_info(self, fd: int, parts: tuple[str, ...]) -> None:
+        """A parent directory the layer did not list takes its metadata from the lower layers."""
+        for lower in self.parents:
+            with Root(lower) as lr:
+                lfd, _ = lr.resolve(list(parts[:-1]))
+                if lfd is None:
+                    continue
+                try:
+                    st = _lstat(parts[-1], lfd)
+                    if st is None:
+                        continue
+                    if not stat.S_ISDIR(st.st_mode):
+                        return  # replaced below: keep the defaults
+                    src = os.open(parts[-1], _NOFOLLOW_PATH, dir_fd=lfd)
+                finally:
+                    os.close(lfd)
+                try:
+                    p, q = proc_path(fd), proc_path(src)
+                    os.chown(p, st.st_uid, st.st_gid)
+                    os.chmod(p, stat.S_IMODE(st.st_mode))
+                    for key in os.listxattr(q):
+                        if not key.startswith("trusted."):
+                            os.setxattr(p, key, os.getxattr(q, key))
+                    os.utime(p, ns=(st.st_atime_ns, st.st_mtime_ns))
+                finally:
+                    os.close(src)
+                return
+
+    def fix_dir_times(self) -> None:
+        """Directory times last: creating their contents changed them."""
+        for pnames, base, e in self.dirs:
+            pfd, _ = self.root.resolve(pnames)
+            if pfd is None:
+                continue
+            try:
+                st = _lstat(base, pfd)
+                if st is not None and stat.S_ISDIR(st.st_mode):
+                    os.utime(base, ns=self._times(e), dir_fd=pfd, follow_symlinks=False)
+            finally:
+                os.close(pfd)
+
+
+def apply_tar(stream: BinaryIO, root: str | os.PathLike[str], *, limits: ApplyLimits | None = None,
+              whiteouts: str = "oci", parents: Sequence[str] = (), expected_digest: str = "",
+              expected_size: int = -1) -> ApplyStats:
+    """Apply the layer read from ``stream`` (gzip, zstd or plain tar, by magic) onto ``root``.
+
+    Args:
+        stream: the layer blob (``read(n)``).
+        root: the directory to change; nothing outside it is touched.
+        limits: bounds on sizes and counts (:class:`ApplyLimits` defaults otherwise).
+        whiteouts: ``"oci"`` deletes; ``"overlay"`` writes overlayfs whiteouts (root is an upperdir).
+        parents: lower directories (top first) whose metadata a created parent directory copies.
+        expected_digest / expected_size: the descriptor of the blob; checked after reading it all.
+
+    Returns:
+        What was applied, with ``diff_id`` (sha256 of the uncompressed tar) and ``digest``.
+
+    Raises:
+        ArchiveError: (an InvalidArgument) malformed, truncated or hostile archive, a limit
+            exceeded, or a digest or size that does not match. ``exc.stats`` says what was applied.
+        NotImplemented: xz/bzip2 compression, or zstd without its package.
+        InvalidArgument, NotFound, Unknown, ...: the filesystem refused an operation; the error
+            carries ``stats`` too. In every case the caller discards the half-applied root.
+    """
+    if whiteouts not in ("oci", "overlay"):
+        raise ArchiveError(f"unknown whiteout style {whiteouts!r}")
+    limits = limits or ApplyLimits()
+    stats = ApplyStats()
+    try:
+        ls = LayerStream(stream, limits, stats)
+        with map_exceptions(f"apply onto {os.fspath(root)}"):
+            r = Root(root)
+        with r:
+            a = _Applier(r, ls, limits, stats, whiteouts, parents)
+            for e in read_entries(ls, limits, stats):
+                a.entry(e)
+            with map_exceptions(f"apply {os.fspath(root)}: directory times"):
+                a.fix_dir_times()
+        ls.finish()
+        if expected_digest and stats.digest != expected_digest:
+            raise ArchiveError(f"layer digest mismatch: expected {expected_digest}, read {stats.digest}", stats)
+        if expected_size >= 0 and stats.compressed_size != expected_size:
+            raise ArchiveError(f"layer size mismatch: expected {expected_size} bytes, read "
+                               f"{stats.compressed_size}", stats)
+    except PyctrdError as exc:
+        exc.stats = stats  # type: ignore[attr-defined]
+        raise
+    return stats
