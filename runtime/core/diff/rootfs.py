@@ -46,10 +46,10 @@ def proc_path(fd: int, name: str = "") -> str:
 def split_name(name: str) -> tuple[list[str], str] | None:
     """A tar name made relative and clean: (parent parts, base), or None for the root itself.
 
-    >>> split_name("../../etc/passwd"), split_name("/a//b/"), split_name("./..")
-    ((['etc'], 'passwd'), (['a'], 'b'), None)
+    >>> split_name("../../etc/passwd"), split_name("/a//b/"), split_name("./.."), split_name("//")
+    ((['etc'], 'passwd'), (['a'], 'b'), None, None)
     """
-    clean = posixpath.normpath("/" + name)
+    clean = posixpath.normpath("/" + name.lstrip("/"))  # normpath keeps a leading "//"
     if clean == "/":
         return None
     parts = clean.lstrip("/").split("/")
@@ -165,6 +165,6 @@ def root_path(root: str | os.PathLike[str], path: str) -> str:
         InvalidArgument: a component is not a directory, or more than 255 symlinks.
     """
     with Root(root) as r:
-        fd, parts = r.resolve(posixpath.normpath("/" + path).split("/"), leaf=True)
+        fd, parts = r.resolve(path.split("/"), leaf=True)
         _close(fd)
         return os.path.join(r.path, *parts)

@@ -65,9 +65,10 @@ class TarEntry:
 
 def _num(field_: bytes, what: str, stats: ApplyStats) -> int:
     """An octal (space/NUL padded) or base-256 header number."""
-    if field_ and field_[0] & 0x80:
-        n = int.from_bytes(field_[1:], "big") | ((field_[0] & 0x3F) << (8 * (len(field_) - 1)))
-        return -((1 << (8 * len(field_) - 1)) - n) if field_[0] & 0x40 else n
+    if field_ and field_[0] & 0x80:  # base-256: two's complement once the marker bit is set aside
+        if field_[0] & 0x40:
+            return int.from_bytes(field_, "big", signed=True)
+        return int.from_bytes(bytes([field_[0] & 0x7F]) + field_[1:], "big")
     text = field_.split(b"\0", 1)[0].strip(b" ")
     if not text:
         return 0
