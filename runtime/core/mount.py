@@ -19,6 +19,7 @@ import ctypes
 import ctypes.util
 import errno
 import os
+import re
 import subprocess
 import tempfile
 from collections.abc import Iterator, Sequence
@@ -148,11 +149,22 @@ def unmount(target: str | os.PathLike[str], *, detach: bool = False) -> None:
     raise OSError(errno.EBUSY, f"umount {os.fsdecode(t)}: busy")
 
 
+def _is_mount_point(path: str) -> bool:
+    """From /proc/self/mountinfo: os.path.ismount misses bind mounts within one filesystem."""
+    with open("/proc/self/mountinfo", "rb") as f:
+        for line in f:
+            mp = line.split(b" ", 5)[4]
+            # mountinfo escapes space, tab, newline and backslash as octal
+            if re.sub(rb"\\([0-7]{3})", lambda m: bytes([int(m[1], 8)]), mp) == os.fsencode(path):
+                return True
+    return False
+
+
 def unmount_all(target: str | os.PathLike[str]) -> None:
     """Unmount every mount stacked on ``target`` (until it is no longer a mount point)."""
     t = os.path.realpath(os.fspath(target))
     for _ in range(64):
-        if not os.path.ismount(t):
+        if not _is_mount_point(t):
             return
         unmount(t)
 
