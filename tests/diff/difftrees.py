@@ -20,7 +20,7 @@ def xattrs_of(path: str) -> dict[str, bytes]:
             if k.startswith("user.") or k == "security.capability"}
 
 
-def tree_state(root: str | os.PathLike[str], *, times: bool = True) -> dict[str, Any]:
+def tree_state(root: str | os.PathLike[str], *, times: bool = True, dir_times: bool = True) -> dict[str, Any]:
     """Everything a layer is meant to carry about each entry under ``root`` (root excluded),
     plus hardlink groups. Two trees are "identical" when their states are equal."""
     root = os.fspath(root)
@@ -40,7 +40,7 @@ def tree_state(root: str | os.PathLike[str], *, times: bool = True) -> dict[str,
                 content = os.readlink(full)
             elif fmt in (stat.S_IFCHR, stat.S_IFBLK):
                 content = (os.major(st.st_rdev), os.minor(st.st_rdev))
-            mtime = st.st_mtime_ns // 10**9 if times else None
+            mtime = st.st_mtime_ns // 10**9 if times and (dir_times or fmt != stat.S_IFDIR) else None
             entries[rel] = (stat.filemode(st.st_mode), st.st_uid, st.st_gid,
                             st.st_size if fmt == stat.S_IFREG else None, content, mtime, xattrs_of(full))
             if fmt != stat.S_IFDIR and st.st_nlink > 1:
