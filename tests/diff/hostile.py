@@ -18,10 +18,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from difftrees import make_tar, ti
-
 from pyctrd.core.diff import ApplyLimits, ArchiveError
 from pyctrd.core.diff.compression import zstd_module
-from pyctrd.errdefs import InvalidArgument, NotImplemented as NotImplementedErr, PyctrdError
+from pyctrd.errdefs import InvalidArgument, PyctrdError
+from pyctrd.errdefs import NotImplemented as NotImplementedErr
 
 Build = Callable[[Path], bytes]
 Check = Callable[[Path, Path], None]

@@ -11,7 +11,6 @@ from pathlib import Path
 import pytest
 from difftrees import outside_state
 from hostile import FAMILIES, SMALL, Case
-
 from pyctrd.core.diff import apply_tar
 from pyctrd.errdefs import PyctrdError
 

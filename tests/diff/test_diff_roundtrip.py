@@ -11,8 +11,7 @@ import tarfile
 from pathlib import Path
 
 import pytest
-from difftrees import build_full_tree, make_tar, tree_state, ti
-
+from difftrees import build_full_tree, make_tar, ti, tree_state
 from pyctrd.core.diff import ApplyStats, apply_tar, root_path, write_diff
 from pyctrd.core.diff.changes import changes
 from pyctrd.core.diff.compression import open_compressor, zstd_module
@@ -74,7 +73,8 @@ def test_write_diff_is_deterministic_and_ordered(tmp_path: Path) -> None:
     names = names_of(a)
     assert names.index("deep/") < names.index("deep/a/") < names.index("deep/a/b/c/leaf")
     assert names[:3] == ["abs-link", "big", "bin/"]
-    hard = [m for m in tarfile.open(fileobj=io.BytesIO(a)) if m.islnk()]
+    with tarfile.open(fileobj=io.BytesIO(a)) as tf:
+        hard = [m for m in tf if m.islnk()]
     assert {m.name: m.linkname for m in hard}["etc/motd"] == "bin/motd.2"  # first name wins
     assert len(a) % 512 == 0 and a[-1024:] == bytes(1024)  # Go's end: two zero blocks, no record padding
 

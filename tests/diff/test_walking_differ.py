@@ -9,8 +9,7 @@ from pathlib import Path
 
 import pytest
 from dictstore import DictContentStore
-from difftrees import build_full_tree, make_tar, tree_state, ti
-
+from difftrees import build_full_tree, make_tar, ti, tree_state
 from pyctrd.core.diff import LABEL_UNCOMPRESSED, Applier, ArchiveError, Comparer
 from pyctrd.core.mount import Mount
 from pyctrd.core.ocispec import (
@@ -21,7 +20,8 @@ from pyctrd.core.ocispec import (
     MEDIA_TYPE_OCI_LAYER_ZSTD,
     Descriptor,
 )
-from pyctrd.errdefs import NotFound, NotImplemented as NotImplementedErr, Unavailable
+from pyctrd.errdefs import NotFound, Unavailable
+from pyctrd.errdefs import NotImplemented as NotImplementedErr
 from pyctrd.plugin import InitContext, Plugin, Registration, types
 from pyctrd.plugins.diff.walking import WalkingDiff, readonly_mounts
 from pyctrd.plugins.diff.walking.plugin import REGISTRATION, WalkingConfig

@@ -83,7 +83,6 @@ class Applier(Protocol):
                 half-changed; the caller removes the active snapshot.
         """
 
-    ...
 
 
 @runtime_checkable
@@ -110,4 +109,3 @@ class Comparer(Protocol):
             NotFound, InvalidArgument, Unknown: a mount or tree could not be read.
         """
 
-    ...

@@ -18,10 +18,9 @@ import os
 import shutil
 import stat
 from collections.abc import Sequence
-from typing import BinaryIO
 
 from ...errdefs import PyctrdError, map_exceptions
-from .compression import LayerStream
+from .compression import LayerStream, Readable
 from .limits import PATH_MAX, ApplyLimits, ApplyStats, ArchiveError
 from .rootfs import Root, proc_path, split_name
 from .tarstream import TarEntry, read_data, read_entries
@@ -280,7 +279,7 @@ class _Applier:
                 os.close(pfd)
 
 
-def apply_tar(stream: BinaryIO, root: str | os.PathLike[str], *, limits: ApplyLimits | None = None,
+def apply_tar(stream: Readable, root: str | os.PathLike[str], *, limits: ApplyLimits | None = None,
               whiteouts: str = "oci", parents: Sequence[str] = (), expected_digest: str = "",
               expected_size: int = -1) -> ApplyStats:
     """Apply the layer read from ``stream`` (gzip, zstd or plain tar, by magic) onto ``root``.

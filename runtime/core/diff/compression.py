@@ -21,28 +21,33 @@ pyctrd.core.diff.limits.ArchiveError: gzip: unexpected end of compressed stream 
 from __future__ import annotations
 
 import hashlib
+import importlib
 import zlib
-from typing import Any, BinaryIO, Protocol
+from typing import Any, Protocol
 
 from ...errdefs import NotImplemented as NotImplementedErr
 from .limits import ApplyLimits, ApplyStats, ArchiveError
 
-__all__ = ["Compressor", "LayerStream", "detect", "open_compressor", "zstd_module"]
+__all__ = ["Compressor", "LayerStream", "Readable", "detect", "open_compressor", "zstd_module"]
 
 CHUNK = 1 << 20
 _MAGIC = {b"\x1f\x8b\x08": "gzip", b"\x28\xb5\x2f\xfd": "zstd", b"\xfd7zXZ\x00": "xz", b"BZh": "bzip2"}
 
 
+class Readable(Protocol):
+    """Anything with ``read(n)``: a file, a socket reader, a content ReaderAt adapter."""
+
+    def read(self, n: int = -1, /) -> bytes: ...
+
+
 def zstd_module() -> Any:
     """Python 3.14's ``compression.zstd``, or its backport; NotImplemented if neither is installed."""
-    try:
-        from compression import zstd  # type: ignore[import-not-found]
-    except ImportError:
+    for name in ("compression.zstd", "backports.zstd"):
         try:
-            from backports import zstd  # type: ignore[import-not-found,no-redef]
-        except ImportError as exc:
-            raise NotImplementedErr("zstd layers need the backports.zstd package") from exc
-    return zstd
+            return importlib.import_module(name)
+        except ImportError:
+            continue
+    raise NotImplementedErr("zstd layers need the backports.zstd package")
 
 
 def detect(head: bytes) -> str:
@@ -53,7 +58,7 @@ def detect(head: bytes) -> str:
 class _Raw:
     """The compressed side: reads the source in chunks, hashing and counting what it read."""
 
-    def __init__(self, src: BinaryIO, stats: ApplyStats) -> None:
+    def __init__(self, src: Readable, stats: ApplyStats) -> None:
         self.src, self.stats, self.hash, self.pending = src, stats, hashlib.sha256(), b""
 
     def read(self) -> bytes:
@@ -140,7 +145,7 @@ class LayerStream:
         stats: updated in place (``size``, ``compressed_size``, ``compression``).
     """
 
-    def __init__(self, src: BinaryIO, limits: ApplyLimits | None = None,
+    def __init__(self, src: Readable, limits: ApplyLimits | None = None,
                  stats: ApplyStats | None = None) -> None:
         self.limits, self.stats = limits or ApplyLimits(), stats or ApplyStats()
         self.hash = hashlib.sha256()

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 from ...errdefs import InvalidArgument
 
-__all__ = ["ApplyLimits", "ApplyStats", "ArchiveError", "PATH_MAX"]
+__all__ = ["PATH_MAX", "ApplyLimits", "ApplyStats", "ArchiveError"]
 
 #: Linux's PATH_MAX, counting the terminating NUL: a name must be shorter than this.
 PATH_MAX = 4096

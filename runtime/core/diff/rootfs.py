@@ -26,6 +26,7 @@ import posixpath
 import stat
 from collections import deque
 from collections.abc import Callable
+from typing import Self
 
 from ...errdefs import InvalidArgument
 
@@ -71,7 +72,7 @@ class Root:
             os.close(self.fd)
             self.fd = -1
 
-    def __enter__(self) -> Root:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -135,13 +136,13 @@ class Root:
                     where = "/".join([*(n for n, _ in stack), c])
                     raise InvalidArgument(f"{where}: not a directory")
                 stack.append((c, os.open(c, _DIR_FLAGS, dir_fd=cur)))
-            top = stack[-1][1] if stack else os.dup(self.fd)
+            top: int | None = stack[-1][1] if stack else os.dup(self.fd)
             if stack:
                 stack[-1] = (stack[-1][0], None)  # ownership passes to the caller
             return top, tuple(n for n, _ in stack)
         finally:
-            for _, fd in stack:
-                _close(fd)
+            for _, held in stack:
+                _close(held)
 
 
 def _lstat(name: str, dir_fd: int | None) -> os.stat_result | None:

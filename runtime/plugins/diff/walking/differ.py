@@ -29,7 +29,8 @@ from ....core.ocispec import (
     MEDIA_TYPE_OCI_LAYER_ZSTD,
     Descriptor,
 )
-from ....errdefs import AlreadyExists, NotImplemented as NotImplementedErr, PyctrdError
+from ....errdefs import AlreadyExists, PyctrdError
+from ....errdefs import NotImplemented as NotImplementedErr
 
 __all__ = ["APPLY_MEDIA_TYPES", "WalkingDiff", "readonly_mounts"]
 
@@ -121,8 +122,8 @@ class WalkingDiff:
             raise NotImplementedErr(f"apply {desc.media_type}: no processor for this media type")
         ra = self.store.reader_at(desc.digest)
         try:
-            kw: dict[str, Any] = dict(limits=self.limits, expected_digest=desc.digest,
-                                      expected_size=desc.size if desc.size > 0 else -1)
+            kw: dict[str, Any] = {"limits": self.limits, "expected_digest": desc.digest,
+                                  "expected_size": desc.size if desc.size > 0 else -1}
             overlay = _overlay_paths(mounts)
             if overlay is not None:
                 stats = apply_tar(_ReaderAtStream(ra), overlay[0], whiteouts="overlay",
