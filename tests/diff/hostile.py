@@ -552,10 +552,42 @@ def malformed() -> list[Case]:
     ]
 
 
+def fields() -> list[Case]:
+    """Header values that would make a system call raise something other than OSError."""
+    def pax_file(records: dict[str, str], flag: bytes = b"0") -> Build:
+        return lambda o: pax_member(records) + raw_header(b"f", flag, fields={157: b"t"}) + END
+    neg = b"\xff" * 8
+    return [
+        Case("fields", "NUL in a PAX path", pax_file({"path": "a\0b"}), ArchiveError, "NUL"),
+        Case("fields", "NUL in a PAX linkpath", pax_file({"linkpath": "/etc\0x"}, b"2"), ArchiveError, "NUL"),
+        Case("fields", "uid beyond uid_t", pax_file({"uid": "99999999999"}), ArchiveError, "uid .* out of range"),
+        Case("fields", "uid (uid_t)-1", pax_file({"gid": str(2**32 - 1)}), ArchiveError, "gid .* out of range"),
+        Case("fields", "negative uid (base-256)", lambda o: raw_header(b"f", b"0", fields={108: neg}) + END,
+             ArchiveError, "uid -1 out of range"),
+        Case("fields", "device major beyond 32 bits",
+             lambda o: raw_header(b"d", b"3", fields={329: b"\x80" + (2**40).to_bytes(7, "big")}) + END,
+             ArchiveError, "device major"),
+        Case("fields", "PAX mtime NaN", pax_file({"mtime": "NaN"}), ArchiveError, "invalid PAX time"),
+        Case("fields", "PAX mtime Infinity", pax_file({"mtime": "Infinity"}), ArchiveError, "invalid PAX time"),
+        Case("fields", "PAX mtime 1e400 is clamped", pax_file({"mtime": "1e400"}), check=lexists("f", "file")),
+        Case("fields", "negative PAX mtime is clamped", pax_file({"mtime": "-5.5"}),
+             check=lambda r, o: os.lstat(r / "f").st_mtime == 0 or _fail("mtime")),
+        Case("fields", "symlink with an empty target", tar_of(ti("s", "symlink", link="")), ArchiveError, "empty target"),
+        Case("fields", "xattr with an empty name", pax_file({"SCHILY.xattr.": "x"}), ArchiveError, "invalid xattr name"),
+        Case("fields", "xattr name of 300 bytes", pax_file({"SCHILY.xattr.user." + "k" * 300: "x"}), ArchiveError,
+             "xattr"),
+        Case("fields", "xattr value of 200 KiB", pax_file({"SCHILY.xattr.user.big": "v" * (200 << 10)}),
+             ArchiveError, "xattr"),
+        Case("fields", "PAX size of 10^20", pax_file({"size": "1" + "0" * 20}), ArchiveError, "exceeds the limit"),
+        Case("fields", "odd GNU.sparse.map", pax_file({"GNU.sparse.map": "0,1,5", "GNU.sparse.size": "9"}),
+             ArchiveError, "sparse map"),
+    ]
+
+
 FAMILIES: dict[str, Callable[[], list[Case]]] = {
     "dotdot": dotdot, "absolute": absolute, "symlink-write": symlink_write, "symlink-chain": symlink_chain,
     "hardlink-outside": hardlink_outside, "hardlink-symlink": hardlink_symlink, "devices": devices,
     "setuid": setuid, "sparse": sparse, "bomb": bomb, "path-max": path_max, "duplicates": duplicates,
-    "truncated": truncated, "gzip-trailer": gzip_trailer, "malformed": malformed,
+    "truncated": truncated, "gzip-trailer": gzip_trailer, "malformed": malformed, "fields": fields,
 }
 

@@ -31,6 +31,7 @@ WHITEOUT_PREFIX = ".wh."
 OPAQUE = ".wh..wh..opq"
 _NOFOLLOW_PATH = os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC
 _MAX_NS = (1 << 63) - 1
+_MAX_ID = (1 << 32) - 1  # uid_t/gid_t; (uid_t)-1 means "unchanged" to chown, so it is excluded too
 _DEVICE = {"char": stat.S_IFCHR, "block": stat.S_IFBLK, "fifo": stat.S_IFIFO}
 
 
@@ -74,11 +75,25 @@ class _Applier:
     def fail(self, what: str) -> ArchiveError:
         return ArchiveError(what, self.stats)
 
-    def entry(self, e: TarEntry) -> None:
+    def check(self, e: TarEntry) -> None:
+        """Header values the system calls would choke on become clear archive errors."""
         for what, text in (("name", e.name), ("link target", e.linkname)):
             if len(os.fsencode(text)) >= PATH_MAX:
                 raise self.fail(f"{what} of {len(os.fsencode(text))} bytes ({text[:40]!r}…) "
                                 f"exceeds PATH_MAX ({PATH_MAX})")
+            if "\0" in text:
+                raise self.fail(f"{what} {text[:80]!r} contains a NUL byte")
+        for what, n in (("uid", e.uid), ("gid", e.gid), ("device major", e.devmajor), ("device minor", e.devminor)):
+            if not 0 <= n < _MAX_ID:
+                raise self.fail(f"{e.name[:80]!r}: {what} {n} out of range")
+        if e.kind == "symlink" and not e.linkname:
+            raise self.fail(f"symlink {e.name[:80]!r} has an empty target")
+        for key in e.xattrs:
+            if not key or "\0" in key:
+                raise self.fail(f"{e.name[:80]!r}: invalid xattr name {key[:80]!r}")
+
+    def entry(self, e: TarEntry) -> None:
+        self.check(e)
         sp = split_name(e.name)
         if sp is None or (e.kind in ("char", "block") and self.userns):
             self.stats.skipped += 1  # the root itself, or a device we may not make
@@ -195,6 +210,9 @@ class _Applier:
                 if exc.errno == errno.EOPNOTSUPP or (exc.errno == errno.EPERM and key.startswith("user.")):
                     self.stats.skipped_xattrs += 1
                     continue
+                if exc.errno in (errno.EINVAL, errno.E2BIG, errno.ERANGE, errno.ENAMETOOLONG):
+                    raise self.fail(f"{e.name[:80]!r}: xattr {key[:80]!r} ({len(value)} bytes): "
+                                    f"{exc.strerror}") from exc
                 raise
 
     def _meta(self, e: TarEntry, pfd: int, base: str, *, times: bool) -> None:

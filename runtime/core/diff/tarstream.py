@@ -85,7 +85,7 @@ def _str(field_: bytes) -> str:
 def _pax_ns(value: str, stats: ApplyStats) -> int:
     try:
         return int(Decimal(value) * _NS)
-    except InvalidOperation:
+    except (InvalidOperation, ValueError, OverflowError):  # garbage, NaN, Infinity
         raise ArchiveError(f"invalid PAX time {value!r}", stats) from None
 
 
@@ -144,7 +144,9 @@ class _Reader:
             raise ArchiveError("invalid tar: data after an end-of-archive block", self.stats)
         want = _num(b[148:156], "checksum", self.stats)
         masked = b[:148] + b" " * 8 + b[156:]
-        if want not in (sum(masked), sum(x - 256 if x > 127 else x for x in masked)):
+        unsigned = sum(masked)
+        # some old tars summed signed bytes; only compute that when the usual sum fails
+        if want != unsigned and want != unsigned - 256 * sum(1 for x in masked if x > 127):
             raise ArchiveError("invalid tar header: checksum mismatch", self.stats)
         return b, chr(b[156])
 
