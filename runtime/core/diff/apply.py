@@ -25,7 +25,7 @@ from .limits import PATH_MAX, ApplyLimits, ApplyStats, ArchiveError
 from .rootfs import Root, proc_path, split_name
 from .tarstream import TarEntry, read_data, read_entries
 
-__all__ = ["OPAQUE", "WHITEOUT_PREFIX", "apply_tar"]
+__all__ = ["OPAQUE", "WHITEOUT_PREFIX", "apply_tar", "in_user_namespace"]
 
 WHITEOUT_PREFIX = ".wh."
 OPAQUE = ".wh..wh..opq"
@@ -258,6 +258,8 @@ class _Applier:
     def _copy_parent_info(self, fd: int, parts: tuple[str, ...]) -> None:
         """A parent directory the layer did not list takes its metadata from the lower layers."""
         for lower in self.parents:
+            if not os.path.isdir(lower):
+                continue
             with Root(lower) as lr:
                 lfd, _ = lr.resolve(list(parts[:-1]))
                 if lfd is None:

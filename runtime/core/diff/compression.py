@@ -30,7 +30,7 @@ from .limits import ApplyLimits, ApplyStats, ArchiveError
 
 __all__ = ["Compressor", "LayerStream", "Readable", "detect", "open_compressor", "zstd_module"]
 
-CHUNK = 1 << 20
+_CHUNK = 1 << 20
 _MAGIC = {b"\x1f\x8b\x08": "gzip", b"\x28\xb5\x2f\xfd": "zstd", b"\xfd7zXZ\x00": "xz", b"BZh": "bzip2"}
 
 
@@ -65,14 +65,14 @@ class _Raw:
         if self.pending:
             data, self.pending = self.pending, b""
             return data
-        data = self.src.read(CHUNK)
+        data = self.src.read(_CHUNK)
         self.hash.update(data)
         self.stats.compressed_size += len(data)
         return data
 
     def peek(self, n: int) -> bytes:
         while len(self.pending) < n:
-            more = self.src.read(CHUNK)
+            more = self.src.read(_CHUNK)
             if not more:
                 break
             self.hash.update(more)
@@ -179,7 +179,7 @@ class LayerStream:
         """``n`` bytes, or fewer only at the end of the blob."""
         parts, want = [], n
         while want:
-            b = self.read(min(want, CHUNK))
+            b = self.read(min(want, _CHUNK))
             if not b:
                 break
             parts.append(b)
@@ -188,7 +188,7 @@ class LayerStream:
 
     def finish(self) -> ApplyStats:
         """Read to the end (trailing data counts and is checked), then fill in both digests."""
-        while self.read(CHUNK):
+        while self.read(_CHUNK):
             pass
         self.stats.diff_id = "sha256:" + self.hash.hexdigest()
         self.stats.digest = "sha256:" + self.raw.hash.hexdigest()

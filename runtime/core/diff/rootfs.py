@@ -30,7 +30,7 @@ from typing import Self
 
 from ...errdefs import InvalidArgument
 
-__all__ = ["MAX_LINKS", "Root", "proc_path", "root_path", "split_name"]
+__all__ = ["MAX_LINKS", "OnCreate", "Root", "proc_path", "root_path", "split_name"]
 
 MAX_LINKS = 255
 _DIR_FLAGS = os.O_PATH | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC

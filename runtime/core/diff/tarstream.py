@@ -28,7 +28,7 @@ from decimal import Decimal, InvalidOperation
 from .compression import LayerStream
 from .limits import ApplyLimits, ApplyStats, ArchiveError
 
-__all__ = ["TarEntry", "read_entries"]
+__all__ = ["BLOCK", "TarEntry", "read_data", "read_entries", "skip_data"]
 
 BLOCK = 512
 _ZERO = bytes(BLOCK)

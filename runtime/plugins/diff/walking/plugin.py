@@ -14,7 +14,7 @@ from ....errdefs import NotFound
 from ....plugin import InitContext, Registration, register, types
 from .differ import WalkingDiff
 
-__all__ = ["REGISTRATION", "WalkingConfig"]
+__all__ = ["REGISTRATION", "WalkingConfig", "init"]
 
 _DEFAULT = ApplyLimits()
 
