@@ -8,6 +8,7 @@ Whatever happens, nothing outside the root may change: the test snapshots it bef
 from __future__ import annotations
 
 import gzip
+import io
 import os
 import posixpath
 import stat
@@ -457,7 +458,21 @@ def path_max() -> list[Case]:
         Case("path-max", "hardlink target of 4096 bytes", tar_of(ti("h", "hardlink", link=over)),
              ArchiveError, "exceeds PATH_MAX"),
         Case("path-max", "GNU long name of 4095 bytes", tar_of(ti(at, data=b"x")), check=deep_exists(at)),
+        Case("path-max", "whiteout of a tree 2040 levels deep", tar_of(ti(".wh.a")), setup=_deep_lower,
+             check=absent("a")),
+        Case("path-max", "opaque over a tree 2040 levels deep", tar_of(ti("a", "dir"), ti("a/.wh..wh..opq"),
+                                                                      ti("a/new", data=b"n")),
+             setup=_deep_lower, check=lambda r, o: os.listdir(r / "a") == ["new"] or _fail("opaque")),
+        Case("path-max", "4000 levels through a symlink (beyond PATH_MAX, still inside)",
+             tar_of(ti("l", "symlink", link="a/" * 2000), ti("l/" + "b/" * 2000 + "f", data=b"x")),
+             check=deep_exists("a/" * 2000 + "b/" * 2000 + "f")),
     ]
+
+
+def _deep_lower(root: Path, outside: Path) -> None:
+    from pyctrd.core.diff import apply_tar
+
+    apply_tar(io.BytesIO(make_tar(ti("a/" * 2040 + "f", data=b"x"))), root)
 
 
 def duplicates() -> list[Case]:

@@ -15,14 +15,13 @@ from __future__ import annotations
 
 import errno
 import os
-import shutil
 import stat
 from collections.abc import Sequence
 
 from ...errdefs import PyctrdError, map_exceptions
 from .compression import LayerStream, Readable
 from .limits import PATH_MAX, ApplyLimits, ApplyStats, ArchiveError
-from .rootfs import Root, proc_path, split_name
+from .rootfs import Root, _ident, climb, open_dirs, proc_path, remove_tree, split_name
 from .tarstream import TarEntry, read_data, read_entries
 
 __all__ = ["OPAQUE", "WHITEOUT_PREFIX", "apply_tar", "in_user_namespace"]
@@ -51,17 +50,6 @@ def _lstat(name: str, dir_fd: int) -> os.stat_result | None:
         return None
 
 
-def _remove(dir_fd: int, name: str) -> None:
-    """Remove ``name`` (a whole tree if a directory) without following symlinks."""
-    st = _lstat(name, dir_fd)
-    if st is None:
-        return
-    if stat.S_ISDIR(st.st_mode):
-        shutil.rmtree(name, dir_fd=dir_fd)
-    else:
-        os.unlink(name, dir_fd=dir_fd)
-
-
 class _Applier:
     def __init__(self, root: Root, stream: LayerStream, limits: ApplyLimits, stats: ApplyStats,
                  whiteouts: str, parents: Sequence[str]) -> None:
@@ -71,6 +59,7 @@ class _Applier:
         self.unpacked: set[str] = set()
         self.dirs: list[tuple[list[str], str, TarEntry]] = []
         self.userns = in_user_namespace()
+        self.cached: tuple[tuple[str, ...], int, tuple[str, ...]] | None = None
 
     def fail(self, what: str) -> ArchiveError:
         return ArchiveError(what, self.stats)
@@ -100,8 +89,7 @@ class _Applier:
             return
         parts, base = sp
         try:
-            pfd, pnames = self.root.resolve(parts, self._copy_parent_info, create=True)
-            assert pfd is not None
+            pfd, pnames = self._parent(parts)
             try:
                 self._entry(e, pfd, list(pnames), base)
             finally:
@@ -109,6 +97,31 @@ class _Applier:
         except OSError as exc:
             with map_exceptions(f"apply {e.name[:200]!r}: {exc.strerror or exc}"):
                 raise
+
+    def _parent(self, parts: list[str]) -> tuple[int, tuple[str, ...]]:
+        """Resolve (creating) an entry's parent, continuing from the last one when it is a prefix.
+
+        Layers list a directory's entries together, so this turns a walk from the root per
+        entry into a step or two. The cache is dropped whenever anything is removed - the
+        only way an already resolved directory path can change meaning here.
+        """
+        want, rest, start = tuple(parts), parts, None
+        if self.cached is not None and want[:len(self.cached[0])] == self.cached[0]:
+            start, rest = (self.cached[1], self.cached[2]), parts[len(self.cached[0]):]
+        fd, names = self.root.resolve(rest, self._copy_parent_info, create=True, start=start)
+        assert fd is not None
+        self.forget()
+        self.cached = (want, os.dup(fd), names)
+        return fd, names
+
+    def forget(self) -> None:
+        if self.cached is not None:
+            os.close(self.cached[1])
+            self.cached = None
+
+    def remove(self, dir_fd: int, name: str) -> None:
+        self.forget()
+        remove_tree(dir_fd, name)
 
     def _entry(self, e: TarEntry, pfd: int, pnames: list[str], base: str) -> None:
         if base == OPAQUE:
@@ -123,14 +136,14 @@ class _Applier:
             if orig in ("", ".", ".."):
                 raise self.fail(f"invalid whiteout name {e.name!r}")
             self.stats.whiteouts += 1
-            _remove(pfd, orig)
+            self.remove(pfd, orig)
             if self.overlay:
                 os.mknod(orig, stat.S_IFCHR, 0, dir_fd=pfd)
                 os.chown(orig, e.uid, e.gid, dir_fd=pfd, follow_symlinks=False)
             return
         old = _lstat(base, pfd)
         if old is not None and not (stat.S_ISDIR(old.st_mode) and e.kind == "dir"):
-            _remove(pfd, base)
+            self.remove(pfd, base)
         self.unpacked.add("/".join([*pnames, base]))
         if e.kind == "file":
             self._file(e, pfd, base)
@@ -236,24 +249,44 @@ class _Applier:
             os.close(fd)
 
     def _empty_opaque(self, pfd: int, pnames: list[str]) -> None:
-        """Remove what lower layers put under this directory, keeping what this layer added."""
-        rfd = os.open(".", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC, dir_fd=pfd)
+        """Remove what lower layers put under this directory, keeping what this layer added.
+
+        A depth-first walk without recursion (trees may be deeper than Python's recursion
+        limit): down with ``O_NOFOLLOW``, back up through a checked ``..``.
+        """
+        fd = open_dirs(pfd, [], readable=True)
+        rel, parents = list(pnames), []
+        levels = [self._prune(fd, rel)]
         try:
-            names = os.listdir(rfd)
+            while levels:
+                if levels[-1]:
+                    name = levels[-1].pop()
+                    child = os.open(name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=fd)
+                    parents.append(_ident(fd))
+                    os.close(fd)
+                    fd = child
+                    rel.append(name)
+                    levels.append(self._prune(fd, rel))
+                    continue
+                levels.pop()
+                if levels:
+                    fd = -1 if fd < 0 else climb(fd, parents.pop())
+                    rel.pop()
         finally:
-            os.close(rfd)
-        for name in names:
-            rel = [*pnames, name]
-            if "/".join(rel) not in self.unpacked:
-                _remove(pfd, name)
+            if fd >= 0:
+                os.close(fd)
+
+    def _prune(self, dfd: int, rel: list[str]) -> list[str]:
+        """Remove the children of ``dfd`` this layer did not unpack; return the kept directories."""
+        keep = []
+        for name in os.listdir(dfd):
+            if "/".join([*rel, name]) not in self.unpacked:
+                self.remove(dfd, name)
                 continue
-            st = _lstat(name, pfd)
+            st = _lstat(name, dfd)
             if st is not None and stat.S_ISDIR(st.st_mode):
-                cfd = os.open(name, os.O_PATH | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=pfd)
-                try:
-                    self._empty_opaque(cfd, rel)
-                finally:
-                    os.close(cfd)
+                keep.append(name)
+        return keep
 
     def _copy_parent_info(self, fd: int, parts: tuple[str, ...]) -> None:
         """A parent directory the layer did not list takes its metadata from the lower layers."""
@@ -287,16 +320,25 @@ class _Applier:
 
     def fix_dir_times(self) -> None:
         """Directory times last: creating their contents changed them."""
-        for pnames, base, e in self.dirs:
-            pfd, _ = self.root.resolve(pnames)
-            if pfd is None:
-                continue
-            try:
+        prev: tuple[tuple[str, ...], int, tuple[str, ...]] | None = None  # as in _parent
+        try:
+            for pnames, base, e in self.dirs:
+                want, rest, start = tuple(pnames), pnames, None
+                if prev is not None and want[:len(prev[0])] == prev[0]:
+                    start, rest = (prev[1], prev[2]), pnames[len(prev[0]):]
+                pfd, names = self.root.resolve(rest, start=start)
+                if prev is not None:
+                    os.close(prev[1])
+                    prev = None
+                if pfd is None:
+                    continue
+                prev = (want, pfd, names)
                 st = _lstat(base, pfd)
                 if st is not None and stat.S_ISDIR(st.st_mode):
                     os.utime(base, ns=self._times(e), dir_fd=pfd, follow_symlinks=False)
-            finally:
-                os.close(pfd)
+        finally:
+            if prev is not None:
+                os.close(prev[1])
 
 
 def apply_tar(stream: Readable, root: str | os.PathLike[str], *, limits: ApplyLimits | None = None,
@@ -332,8 +374,11 @@ def apply_tar(stream: Readable, root: str | os.PathLike[str], *, limits: ApplyLi
             r = Root(root)
         with r:
             a = _Applier(r, ls, limits, stats, whiteouts, parents)
-            for e in read_entries(ls, limits, stats):
-                a.entry(e)
+            try:
+                for e in read_entries(ls, limits, stats):
+                    a.entry(e)
+            finally:
+                a.forget()
             with map_exceptions(f"apply {os.fspath(root)}: directory times"):
                 a.fix_dir_times()
         ls.finish()

@@ -83,12 +83,13 @@ class _Raw:
 
 class _Plain:
     def __init__(self, raw: _Raw) -> None:
-        self.raw, self.buf = raw, b""
+        self.raw, self.buf, self.pos = raw, b"", 0
 
     def read(self, n: int) -> bytes:
-        if not self.buf:
-            self.buf = self.raw.read()
-        out, self.buf = self.buf[:n], self.buf[n:]
+        if self.pos >= len(self.buf):
+            self.buf, self.pos = self.raw.read(), 0
+        out = self.buf[self.pos:self.pos + n]  # an offset, not re-slicing the rest each time
+        self.pos += len(out)
         return out
 
 
