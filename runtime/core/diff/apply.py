@@ -13,7 +13,6 @@ Hardlink targets are resolved the same way; a link to a symlink links the symlin
 """
 from __future__ import annotations
 
-import errno
 import os
 import stat
 from collections.abc import Sequence
@@ -21,26 +20,16 @@ from collections.abc import Sequence
 from ...errdefs import PyctrdError, map_exceptions
 from .compression import LayerStream, Readable
 from .limits import PATH_MAX, ApplyLimits, ApplyStats, ArchiveError
-from .rootfs import Root, _ident, climb, open_dirs, proc_path, remove_tree, split_name
+from .metadata import copy_lower_dir_metadata, entry_times, in_user_namespace, set_metadata, set_xattrs
+from .rootfs import Root, climb, identity, open_dirs, proc_path, remove_tree, split_name
 from .tarstream import TarEntry, read_data, read_entries
 
-__all__ = ["OPAQUE", "WHITEOUT_PREFIX", "apply_tar", "in_user_namespace"]
+__all__ = ["OPAQUE", "WHITEOUT_PREFIX", "apply_tar"]
 
 WHITEOUT_PREFIX = ".wh."
 OPAQUE = ".wh..wh..opq"
-_NOFOLLOW_PATH = os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC
-_MAX_NS = (1 << 63) - 1
 _MAX_ID = (1 << 32) - 1  # uid_t/gid_t; (uid_t)-1 means "unchanged" to chown, so it is excluded too
 _DEVICE = {"char": stat.S_IFCHR, "block": stat.S_IFBLK, "fifo": stat.S_IFIFO}
-
-
-def in_user_namespace() -> bool:
-    """True inside a user namespace (device nodes cannot be made there; containerd skips them)."""
-    try:
-        with open("/proc/self/uid_map") as f:
-            return f.read().split() != ["0", "0", "4294967295"]
-    except OSError:
-        return False
 
 
 def _lstat(name: str, dir_fd: int) -> os.stat_result | None:
@@ -114,6 +103,9 @@ class _Applier:
         self.cached = (want, os.dup(fd), names)
         return fd, names
 
+    def _copy_parent_info(self, fd: int, parts: tuple[str, ...]) -> None:
+        copy_lower_dir_metadata(fd, parts, self.parents)
+
     def forget(self) -> None:
         if self.cached is not None:
             os.close(self.cached[1])
@@ -161,7 +153,7 @@ class _Applier:
         else:
             os.mknod(base, 0o600 | _DEVICE[e.kind], os.makedev(e.devmajor, e.devminor), dir_fd=pfd)
             self.stats.devices += 1
-        self._meta(e, pfd, base, times=e.kind != "dir")
+        set_metadata(e, pfd, base, self.stats, times=e.kind != "dir")
 
     def _hardlink(self, e: TarEntry, pfd: int, base: str) -> None:
         sp = split_name(e.linkname)
@@ -198,55 +190,12 @@ class _Applier:
             if e.sparse is not None:
                 os.ftruncate(fd, e.realsize)  # holes stay holes
             os.chown(fd, e.uid, e.gid)
-            self._xattrs(e, fd)
+            set_xattrs(e, fd, self.stats)
             os.chmod(fd, e.mode)  # after chown, which clears setuid/setgid
-            os.utime(fd, ns=self._times(e))
+            os.utime(fd, ns=entry_times(e))
         finally:
             os.close(fd)
         self.stats.files += 1
-
-    @staticmethod
-    def _times(e: TarEntry) -> tuple[int, int]:
-        mtime = min(max(e.mtime_ns, 0), _MAX_NS)
-        atime = mtime if e.atime_ns is None else min(max(e.atime_ns, mtime, 0), _MAX_NS)
-        return atime, mtime
-
-    def _xattrs(self, e: TarEntry, target: int | str, *, follow: bool = True) -> None:
-        for key, value in e.xattrs.items():
-            if key.startswith("trusted."):  # admin attributes (e.g. overlay's) never come from a layer
-                self.stats.skipped_xattrs += 1
-                continue
-            try:
-                os.setxattr(target, key, value, follow_symlinks=follow)
-            except OSError as exc:
-                # user.* is refused on symlinks and devices; some filesystems lack xattrs
-                if exc.errno == errno.EOPNOTSUPP or (exc.errno == errno.EPERM and key.startswith("user.")):
-                    self.stats.skipped_xattrs += 1
-                    continue
-                if exc.errno in (errno.EINVAL, errno.E2BIG, errno.ERANGE, errno.ENAMETOOLONG):
-                    raise self.fail(f"{e.name[:80]!r}: xattr {key[:80]!r} ({len(value)} bytes): "
-                                    f"{exc.strerror}") from exc
-                raise
-
-    def _meta(self, e: TarEntry, pfd: int, base: str, *, times: bool) -> None:
-        """Owner, xattrs, mode, times on ``base``, never through a symlink."""
-        st = os.stat(base, dir_fd=pfd, follow_symlinks=False)
-        if stat.S_ISLNK(st.st_mode):
-            os.chown(base, e.uid, e.gid, dir_fd=pfd, follow_symlinks=False)
-            self._xattrs(e, proc_path(pfd, base), follow=False)
-            if times:
-                os.utime(base, ns=self._times(e), dir_fd=pfd, follow_symlinks=False)
-            return
-        fd = os.open(base, _NOFOLLOW_PATH, dir_fd=pfd)  # pins this inode; nothing is opened for I/O
-        try:
-            p = proc_path(fd)
-            os.chown(p, e.uid, e.gid)
-            self._xattrs(e, p)
-            os.chmod(p, e.mode)
-            if times:
-                os.utime(p, ns=self._times(e))
-        finally:
-            os.close(fd)
 
     def _empty_opaque(self, pfd: int, pnames: list[str]) -> None:
         """Remove what lower layers put under this directory, keeping what this layer added.
@@ -262,7 +211,7 @@ class _Applier:
                 if levels[-1]:
                     name = levels[-1].pop()
                     child = os.open(name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=fd)
-                    parents.append(_ident(fd))
+                    parents.append(identity(fd))
                     os.close(fd)
                     fd = child
                     rel.append(name)
@@ -288,36 +237,6 @@ class _Applier:
                 keep.append(name)
         return keep
 
-    def _copy_parent_info(self, fd: int, parts: tuple[str, ...]) -> None:
-        """A parent directory the layer did not list takes its metadata from the lower layers."""
-        for lower in self.parents:
-            if not os.path.isdir(lower):
-                continue
-            with Root(lower) as lr:
-                lfd, _ = lr.resolve(list(parts[:-1]))
-                if lfd is None:
-                    continue
-                try:
-                    st = _lstat(parts[-1], lfd)
-                    if st is None:
-                        continue
-                    if not stat.S_ISDIR(st.st_mode):
-                        return  # replaced below: keep the defaults
-                    src = os.open(parts[-1], _NOFOLLOW_PATH, dir_fd=lfd)
-                finally:
-                    os.close(lfd)
-                try:
-                    p, q = proc_path(fd), proc_path(src)
-                    os.chown(p, st.st_uid, st.st_gid)
-                    os.chmod(p, stat.S_IMODE(st.st_mode))
-                    for key in os.listxattr(q):
-                        if not key.startswith("trusted."):
-                            os.setxattr(p, key, os.getxattr(q, key))
-                    os.utime(p, ns=(st.st_atime_ns, st.st_mtime_ns))
-                finally:
-                    os.close(src)
-                return
-
     def fix_dir_times(self) -> None:
         """Directory times last: creating their contents changed them."""
         prev: tuple[tuple[str, ...], int, tuple[str, ...]] | None = None  # as in _parent
@@ -335,7 +254,7 @@ class _Applier:
                 prev = (want, pfd, names)
                 st = _lstat(base, pfd)
                 if st is not None and stat.S_ISDIR(st.st_mode):
-                    os.utime(base, ns=self._times(e), dir_fd=pfd, follow_symlinks=False)
+                    os.utime(base, ns=entry_times(e), dir_fd=pfd, follow_symlinks=False)
         finally:
             if prev is not None:
                 os.close(prev[1])

@@ -31,7 +31,7 @@ from typing import Self
 from ...errdefs import InvalidArgument
 
 __all__ = [
-    "MAX_LINKS", "OnCreate", "Root", "climb", "open_dirs", "proc_path", "remove_tree", "root_path", "split_name",
+    "MAX_LINKS", "OnCreate", "Root", "climb", "identity", "open_dirs", "proc_path", "remove_tree", "root_path", "split_name",
 ]
 
 MAX_LINKS = 255
@@ -192,7 +192,8 @@ def open_dirs(base_fd: int, names: list[str] | tuple[str, ...], *, readable: boo
 _LIST_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 
 
-def _ident(fd: int) -> tuple[int, int]:
+def identity(fd: int) -> tuple[int, int]:
+    """(device, inode) of an open file: what a directory *is*, whatever its path."""
     st = os.fstat(fd)
     return st.st_dev, st.st_ino
 
@@ -211,7 +212,7 @@ def climb(fd: int, expected: tuple[int, int]) -> int:
         parent = os.open("..", _LIST_FLAGS, dir_fd=fd)
     finally:
         os.close(fd)
-    if _ident(parent) != expected:
+    if identity(parent) != expected:
         os.close(parent)
         raise InvalidArgument("directory tree changed while it was being walked")
     return parent
@@ -225,7 +226,7 @@ def remove_tree(dir_fd: int, name: str) -> None:
     if not stat.S_ISDIR(st.st_mode):
         os.unlink(name, dir_fd=dir_fd)
         return
-    names, parents = [name], [_ident(dir_fd)]
+    names, parents = [name], [identity(dir_fd)]
     fd = os.open(name, _LIST_FLAGS, dir_fd=dir_fd)
     try:
         while True:
@@ -238,7 +239,7 @@ def remove_tree(dir_fd: int, name: str) -> None:
                     os.unlink(entry.name, dir_fd=fd)
             if descend is not None:
                 child = os.open(descend, _LIST_FLAGS, dir_fd=fd)
-                parents.append(_ident(fd))
+                parents.append(identity(fd))
                 os.close(fd)
                 fd = child
                 names.append(descend)
