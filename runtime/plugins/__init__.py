@@ -1,1 +1,1 @@
-"""Implementations, one package per subsystem and implementation; each has a tiny ``plugin.py``."""
+"""Implementations: ``plugins/<subsystem>/<impl>/`` holds one implementation and its ``plugin.py``."""
