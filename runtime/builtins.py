@@ -13,6 +13,7 @@ from .plugins.snapshots.native import plugin as _snapshots_native
 from .plugins.snapshots.overlayfs import plugin as _snapshots_overlayfs
 from .plugins.snapshots.zfs import plugin as _snapshots_zfs
 from .plugins.metadata.sqlite import plugin as _metadata_sqlite
+from .plugins.diff.walking import plugin as _diff_walking
 from .plugins.events.exchange import plugin as _events_exchange
 from .services.introspection import plugin as _introspection
 from .services.namespaces import plugin as _namespaces
