@@ -4,7 +4,6 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -13,20 +12,9 @@ from pathlib import Path
 from typing import Any
 
 from ..client import Client
+from ..daemon.server import socket_in_use
 
 __all__ = ["Lab"]
-
-
-def _serving(path: str) -> bool:
-    s = socket.socket(socket.AF_UNIX)
-    s.settimeout(0.5)
-    try:
-        s.connect(path)
-        return True
-    except OSError:
-        return False
-    finally:
-        s.close()
 
 
 class Lab:
@@ -68,7 +56,7 @@ class Lab:
 
     def launch(self, wait: float = 30) -> None:
         self.dir.mkdir(parents=True, exist_ok=True)
-        if _serving(self.address):
+        if socket_in_use(self.address):
             raise RuntimeError(f"a daemon is already serving on {self.address}; stop it first")
         cmd = [sys.executable, "-m", "pyctrd.cmd.pyctrd", "--root", str(self.root), "--state", str(self.state),
                "--address", self.address, "--log-level", self.log_level]
@@ -85,7 +73,7 @@ class Lab:
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"pyctrd exited ({self.proc.returncode}); log:\n{self.log_tail()}")
-            if _serving(self.address):
+            if socket_in_use(self.address):
                 return
             time.sleep(0.02)
         self.stop()
