@@ -19,12 +19,13 @@ __all__ = ["PluginGraph", "default_sections", "svg_of"]
 
 
 def svg_of(dot: graphviz.Digraph) -> str:
-    """The drawing as inline SVG (without the XML prolog); a note if ``dot`` is missing."""
+    """The drawing as inline SVG that shrinks to fit its box; a note if ``dot`` is missing."""
     try:
         svg = str(dot.pipe(format="svg", encoding="utf-8"))
     except graphviz.ExecutableNotFound:
         return "<i>graphviz's dot is not installed: <code>apt-get install graphviz</code></i>"
-    return svg[svg.find("<svg"):]
+    svg = svg[svg.find("<svg"):]
+    return svg.replace("<svg ", '<svg style="max-width:100%;height:auto" ', 1)
 
 
 def default_sections() -> dict[str, Any]:

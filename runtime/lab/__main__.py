@@ -7,6 +7,8 @@ run that was killed is cleaned up by the next one (by PID, checked against start
 from __future__ import annotations
 
 import argparse
+import fcntl
+import os
 import signal
 import sys
 import threading
@@ -35,6 +37,19 @@ def clean_leftovers(directory: Path) -> list[str]:
     return notes
 
 
+def hold_lock(directory: Path) -> int | None:
+    """Lock ``<dir>/lab.lock`` for this run (None: another run holds it - its PID is in the file)."""
+    fd = os.open(directory / "lab.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        return None
+    os.ftruncate(fd, 0)
+    os.write(fd, f"{os.getpid()}\n".encode())
+    return fd
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m pyctrd.lab", description=__doc__.splitlines()[0])
     ap.add_argument("--dir", default=".lab", help="where the lab keeps everything (default .lab)")
@@ -45,8 +60,12 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     directory = Path(args.dir).resolve()
     directory.mkdir(parents=True, exist_ok=True)
+    if hold_lock(directory) is None:  # the fd stays open (and locked) until this process exits
+        owner = (directory / "lab.lock").read_text().strip()
+        _say(f"lab: a lab is already running in {directory} (pid {owner}); Ctrl-C it first")
+        return 1
     pids = PidDir(directory / "pids")
-    notes = clean_leftovers(directory)
+    notes = clean_leftovers(directory)  # safe: whoever recorded these is gone (we hold the lock)
 
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):

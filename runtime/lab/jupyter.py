@@ -84,6 +84,7 @@ class JupyterLab:
             "JUPYTER_DATA_DIR": str(j / "data"), "JUPYTERLAB_SETTINGS_DIR": str(j / "settings"),
             "JUPYTERLAB_WORKSPACES_DIR": str(j / "workspaces"), "IPYTHONDIR": str(j / "ipython"),
             "JUPYTER_PLATFORM_DIRS": "1",
+            "JUPYTER_TOKEN": self.token,  # in the environment, not on the command line `ps` shows
         })
         env.update(self.extra_env)
         return env
@@ -98,7 +99,6 @@ class JupyterLab:
     def command(self) -> list[str]:
         cmd = [sys.executable, "-m", "jupyterlab", "--no-browser", "--ip=127.0.0.1", f"--port={self.port}",
                "--ServerApp.port_retries=0", f"--ServerApp.root_dir={self.notebooks}",
-               f"--IdentityProvider.token={self.token}",
                "--FileContentsManager.pre_save_hook=pyctrd.lab.jupyter.strip_outputs_hook"]
         if os.geteuid() == 0:
             cmd.append("--allow-root")

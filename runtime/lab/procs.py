@@ -31,7 +31,10 @@ def _start_time(pid: int) -> int | None:
     except OSError:
         return None
     # the command name (field 2) may hold spaces and parentheses: split after the last ')'
-    return int(stat.rpartition(")")[2].split()[19])
+    fields = stat.rpartition(")")[2].split()
+    if fields[0] in ("Z", "X"):
+        return None  # a zombie has exited: only its parent's wait is missing
+    return int(fields[19])
 
 
 @dataclass(frozen=True)
