@@ -64,7 +64,11 @@ def test_plugin_graph_draws_every_plugin_and_explains_the_picked_one(lab: Lab) -
     g.select("io.containerd.snapshotter.v1.overlayfs")
     assert "upperdir_label = False" in g.details.value and "init #" in g.details.value
     assert 'stroke="#1565c0"' in g.svg.value  # the pick is highlighted
-    assert g.summary() == "<PluginGraph 16 plugins error=1 ok=12 skip=3 disabled=0>"
+    live = lab.client().plugins()
+    counts = {s: sum(p.status == s for p in live) for s in ("error", "ok", "skip")}
+    assert counts["error"] >= 1 and counts["skip"] >= 3  # devmapper; aufs, btrfs, zfs
+    assert g.summary() == (f"<PluginGraph {len(live)} plugins error={counts['error']} ok={counts['ok']} "
+                           f"skip={counts['skip']} disabled=0>")
     with pytest.raises(ValueError, match="no plugin 'nope'"):
         g.select("nope")
 
@@ -74,11 +78,12 @@ def test_plugin_graph_follows_a_restart_with_a_plugin_disabled(short_tmp) -> Non
     lab.launch()
     try:
         g = PluginGraph(lab.client())
-        assert g.summary().startswith("<PluginGraph 16 plugins")
+        n = len(lab.client().plugins())
+        assert g.summary().startswith(f"<PluginGraph {n} plugins")
         lab.config_text = 'version = 2\ndisabled_plugins = ["io.containerd.snapshotter.v1.native"]\n'
         lab.restart()
         g.refresh(lab.client(), disabled=["io.containerd.snapshotter.v1.native"])
-        assert g.summary().endswith("disabled=1>") and "15 plugins" in g.summary()
+        assert g.summary().endswith("disabled=1>") and f"{n - 1} plugins" in g.summary()
         labels = [label for label, _ in g.picker.options]
         assert "native (snapshotter, disabled)" in labels
         g.select("native")
