@@ -234,11 +234,13 @@ class LiveWidget:
 
     _throttle: Throttle
     _redraw_cond: threading.Condition
+    _redraw_lock: threading.RLock
     redraws: int
 
     def _setup_live(self, interval: float, **throttle: Any) -> None:
         self.redraws = 0
         self._redraw_cond = threading.Condition()
+        self._redraw_lock = threading.RLock()  # a button's refresh and a timer's redraw never overlap
         self._throttle = Throttle(self._redraw, interval, **throttle)
 
     def request_redraw(self) -> None:
@@ -247,7 +249,8 @@ class LiveWidget:
 
     def _redraw(self) -> None:
         try:
-            self.redraw()
+            with self._redraw_lock:
+                self.redraw()
         finally:
             with self._redraw_cond:
                 self.redraws += 1
