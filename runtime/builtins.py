@@ -8,7 +8,11 @@ The order matters only where the requires graph leaves a choice; it follows cont
 from .plugins.content.local import plugin as _content_local
 from .plugins.metadata.sqlite import plugin as _metadata_sqlite
 from .plugins.events.exchange import plugin as _events_exchange
+from .plugins.gc.scheduler import plugin as _gc_scheduler
 from .services.introspection import plugin as _introspection
+from .services.content import plugin as _content
+from .services.images import plugin as _images
+from .services.leases import plugin as _leases
 from .services.namespaces import plugin as _namespaces
 from .services.events import plugin as _events
 from .services.healthcheck import plugin as _healthcheck

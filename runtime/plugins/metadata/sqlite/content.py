@@ -41,7 +41,7 @@ from .db import DB
 from .leases import attach, detach, utcnow
 from .namespaces import NamespaceStore
 
-__all__ = ["INGEST_EXPIRY", "NamespacedContentStore"]
+__all__ = ["INGEST_EXPIRY", "NamespacedContentStore", "check_labels"]
 
 #: How long an ingest made outside any lease stays a GC root (containerd: 24h).
 INGEST_EXPIRY = timedelta(hours=24)
