@@ -120,29 +120,26 @@ class CheckResult:
 
 
 def check(cs: Any, target: Descriptor, want: Platform | None = None) -> CheckResult:
-    """containerd's ``images.Check``: the manifest's config and layers, present or missing."""
+    """containerd's ``images.Check``: are the config and layers of the image's manifest (for
+    ``want``, default this host) here? The manifest itself is not counted; a missing manifest
+    makes the image *unavailable*.
+    """
     try:
         manifests = _manifests(cs, target, want or host_platform())
+        if not manifests:
+            raise NotFound(f"manifest for {want or host_platform()}")
+        doc = _read_json(cs, manifests[0])
     except NotFound:
-        return CheckResult(False)
-    if not manifests:
-        raise NotFound(f"manifest for {want or host_platform()}")
+        return CheckResult(False, required=[target], missing=[target])
     res = CheckResult(True)
-    for m in manifests:
+    for d in [Descriptor.from_json(doc["config"]), *map(Descriptor.from_json, doc.get("layers") or [])]:
+        res.required.append(d)
         try:
-            doc = _read_json(cs, m)
+            cs.info(d.digest)
         except NotFound:
-            return CheckResult(False, missing=[m])
-        res.required.append(m)
-        res.present.append(m)
-        for d in [Descriptor.from_json(doc["config"]), *map(Descriptor.from_json, doc.get("layers") or [])]:
-            res.required.append(d)
-            try:
-                cs.info(d.digest)
-            except NotFound:
-                res.missing.append(d)
-            else:
-                res.present.append(d)
+            res.missing.append(d)
+        else:
+            res.present.append(d)
     return res
 
 
