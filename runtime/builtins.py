@@ -4,7 +4,7 @@ The order matters only where the requires graph leaves a choice; it follows cont
 (so ``plugins ls`` reads the same). Importing a ``plugin.py`` registers it in
 :data:`pyctrd.plugin.REGISTRY`.
 """
-# ruff: noqa: F401
+# ruff: noqa: F401, I001 - the order is the point
 from .plugins.content.local import plugin as _content_local
 from .plugins.metadata.sqlite import plugin as _metadata_sqlite
 from .plugins.events.exchange import plugin as _events_exchange

@@ -13,6 +13,7 @@ lock is free when ``close()`` returns.
 """
 from __future__ import annotations
 
+import contextlib
 import queue
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
@@ -166,10 +167,9 @@ class RemoteWriter:
         self._open = False
         self._requests.put(_END)
         try:
-            for _ in self._responses:
-                pass
-        except Exception:  # noqa: BLE001 - a dead stream (daemon gone) is closed enough
-            pass
+            with contextlib.suppress(Exception):  # a dead stream (daemon gone) is closed enough
+                for _ in self._responses:
+                    pass
         finally:
             self._responses.close()
 
@@ -236,10 +236,9 @@ class RemoteWriter:
 
     def __del__(self) -> None:
         if getattr(self, "_open", False):
-            try:
+            with contextlib.suppress(Exception):  # never raise from a finaliser
                 self._finish()
-            except Exception:  # noqa: BLE001 - never raise from a finaliser
-                pass
 
     def __repr__(self) -> str:
-        return f"<RemoteWriter ref={self.ref} offset={self._offset}/{self._total or '?'}{'' if self._open else ' closed'}>"
+        closed = "" if self._open else " closed"
+        return f"<RemoteWriter ref={self.ref} offset={self._offset}/{self._total or '?'}{closed}>"

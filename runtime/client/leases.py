@@ -7,6 +7,7 @@
 """
 from __future__ import annotations
 
+import builtins
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -35,26 +36,26 @@ class LeasesClient:
     def __repr__(self) -> str:
         return f"<LeasesClient {self._conn.address} ns={self._conn.namespace}>"
 
-    def create(self, id: str = "", labels: dict[str, str] | None = None) -> Lease:  # noqa: A002
+    def create(self, id: str = "", labels: dict[str, str] | None = None) -> Lease:
         """Raises AlreadyExists, InvalidArgument."""
         return _lease(self._stub.Create(pb.CreateRequest(id=id, labels=labels or {})).lease)
 
-    def delete(self, id: str, sync: bool = False) -> None:  # noqa: A002
+    def delete(self, id: str, sync: bool = False) -> None:
         """Raises NotFound; ``sync`` returns after the garbage collection it triggers."""
         self._stub.Delete(pb.DeleteRequest(id=id, sync=sync))
 
     def list(self, *filters: str) -> list[Lease]:
         return [_lease(x) for x in self._stub.List(pb.ListRequest(filters=list(filters))).leases]
 
-    def add_resource(self, id: str, resource: Resource) -> None:  # noqa: A002
+    def add_resource(self, id: str, resource: Resource) -> None:
         self._stub.AddResource(pb.AddResourceRequest(id=id, resource=pb.Resource(id=resource.id,
                                                                                  type=resource.type)))
 
-    def delete_resource(self, id: str, resource: Resource) -> None:  # noqa: A002
+    def delete_resource(self, id: str, resource: Resource) -> None:
         self._stub.DeleteResource(pb.DeleteResourceRequest(id=id, resource=pb.Resource(id=resource.id,
                                                                                        type=resource.type)))
 
-    def list_resources(self, id: str) -> list[Resource]:  # noqa: A002
+    def list_resources(self, id: str) -> builtins.list[Resource]:
         return [Resource(r.id, r.type) for r in self._stub.ListResources(pb.ListResourcesRequest(id=id)).resources]
 
     @contextmanager

@@ -105,7 +105,7 @@ def mark(roots: Iterable[Node], refs: Callable[[Node], Iterable[Node]]) -> set[N
     Raises:
         Whatever ``refs`` raises (marking stops; nothing must be swept then).
     """
-    grey: list[Node] = list(roots)
+    grey: list[Node] = list(dict.fromkeys(roots))
     seen: set[Node] = set(grey)
     black: set[Node] = set()
     while grey:

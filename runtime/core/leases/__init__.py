@@ -22,6 +22,7 @@ Resources are typed as containerd types them:
 """
 from __future__ import annotations
 
+import builtins
 import contextvars
 import os
 import time
@@ -123,7 +124,8 @@ def adapt_lease(lease: Lease) -> Adaptor:
     True
     """
 
-    def field_(path: Sequence[str]) -> tuple[str, bool]:
+    def field_(fieldpath: Sequence[str]) -> tuple[str, bool]:
+        path = fieldpath
         if list(path) == ["id"]:
             return lease.id, bool(lease.id)
         if path and path[0] == "labels" and len(path) > 1:
@@ -182,7 +184,7 @@ class LeaseManager(Protocol):
             InvalidArgument, NotImplemented: as for :meth:`add_resource`.
         """
 
-    def list_resources(self, id: str) -> list[Resource]:
+    def list_resources(self, id: str) -> builtins.list[Resource]:
         """What the lease holds, sorted by type then ID.
 
         Raises:

@@ -11,6 +11,7 @@ This module holds the stores' interfaces. Namespaces: a namespace exists once cr
 deleted when empty. Images: a name pointing at a target descriptor (an index or manifest in
 the content store), with labels - the record only, the blobs are the content store's.
 
+>>> from pyctrd.core.ocispec import MEDIA_TYPE_OCI_MANIFEST
 >>> Image("docker.io/library/busybox:latest", Descriptor(MEDIA_TYPE_OCI_MANIFEST, "sha256:" + "a" * 64, 349))
 <Image docker.io/library/busybox:latest manifest sha256:aaaaaaaaaaaa>
 """
@@ -22,7 +23,7 @@ from datetime import datetime
 from typing import Any, Protocol, runtime_checkable
 
 from ..filters import Adaptor
-from ..ocispec import MEDIA_TYPE_OCI_MANIFEST, Descriptor
+from ..ocispec import Descriptor
 
 __all__ = ["Image", "ImageStore", "NamespaceStore", "adapt_image"]
 
@@ -71,12 +72,14 @@ def adapt_image(image: Image) -> Adaptor:
     ``labels.<key>``, ``annotations.<key>`` (containerd's ``adaptImage``).
 
     >>> from pyctrd.core.filters import parse_all
+    >>> from pyctrd.core.ocispec import MEDIA_TYPE_OCI_MANIFEST
     >>> img = Image("x:1", Descriptor(MEDIA_TYPE_OCI_MANIFEST, "sha256:" + "a" * 64, 1), {"a": "b"})
     >>> parse_all(["target.mediatype~=manifest,labels.a==b"]).match(adapt_image(img))
     True
     """
 
-    def field_(path: Sequence[str]) -> tuple[str, bool]:
+    def field_(fieldpath: Sequence[str]) -> tuple[str, bool]:
+        path = fieldpath
         if not path:
             return "", False
         head, rest = path[0], ".".join(path[1:])

@@ -5,6 +5,7 @@ garbage collection, so what only the lease held is gone when the call returns.
 """
 from __future__ import annotations
 
+import builtins
 from typing import Protocol
 
 from ...core.gc import Stats
@@ -29,10 +30,10 @@ class Leases:
     def __repr__(self) -> str:
         return f"<Leases over {self.manager!r} gc={'yes' if self.gc else 'no'}>"
 
-    def create(self, id: str, labels: dict[str, str] | None = None) -> Lease:  # noqa: A002
+    def create(self, id: str, labels: dict[str, str] | None = None) -> Lease:
         return self.manager.create(id, labels)
 
-    def delete(self, id: str, sync: bool = False) -> None:  # noqa: A002
+    def delete(self, id: str, sync: bool = False) -> None:
         self.manager.delete(id)
         if sync and self.gc is not None:
             self.gc.schedule_and_wait()
@@ -40,11 +41,11 @@ class Leases:
     def list(self, *filters: str) -> list[Lease]:
         return self.manager.list(*filters)
 
-    def add_resource(self, id: str, resource: Resource) -> None:  # noqa: A002
+    def add_resource(self, id: str, resource: Resource) -> None:
         self.manager.add_resource(id, resource)
 
-    def delete_resource(self, id: str, resource: Resource) -> None:  # noqa: A002
+    def delete_resource(self, id: str, resource: Resource) -> None:
         self.manager.delete_resource(id, resource)
 
-    def list_resources(self, id: str) -> list[Resource]:  # noqa: A002
+    def list_resources(self, id: str) -> builtins.list[Resource]:
         return self.manager.list_resources(id)

@@ -129,14 +129,14 @@ class Scheduler:
             self.mutations += 1
         else:
             self.triggered = True
-        now = self.clock()
-        if (self.triggered
-                or (self.deletion_threshold > 0 and self.deletions >= self.deletion_threshold)
-                or (self.next_collection is None
-                    and ((self.deletion_threshold == 0 and self.deletions > 0)
-                         or (self.mutation_threshold > 0 and self.mutations >= self.mutation_threshold)))):
-            if self.next_collection is None or self.next_collection > now + self.schedule_delay:
-                self.next_collection = now + self.schedule_delay
+        soon = self.clock() + self.schedule_delay
+        wanted = (self.triggered
+                  or (self.deletion_threshold > 0 and self.deletions >= self.deletion_threshold)
+                  or (self.next_collection is None
+                      and ((self.deletion_threshold == 0 and self.deletions > 0)
+                           or (self.mutation_threshold > 0 and self.mutations >= self.mutation_threshold))))
+        if wanted and (self.next_collection is None or self.next_collection > soon):
+            self.next_collection = soon  # never postpone one planned earlier
         self._cond.notify_all()
 
     # -- running --------------------------------------------------------------------------

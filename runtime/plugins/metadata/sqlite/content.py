@@ -32,7 +32,14 @@ from datetime import datetime, timedelta
 from ....core import digest as digests
 from ....core import gc, leases, namespaces
 from ....core.content import (
-    ContentStore, Info, ReaderAt, Status, Writer, adapt_info, adapt_status, validate_labels,
+    ContentStore,
+    Info,
+    ReaderAt,
+    Status,
+    Writer,
+    adapt_info,
+    adapt_status,
+    validate_labels,
 )
 from ....core.filters import Filter, parse_all
 from ....errdefs import AlreadyExists, InvalidArgument, NotFound, Unavailable

@@ -93,7 +93,7 @@ class MetadataCollector:
             mine = [n for n in stats.removed if n.type in tracker.types]
             try:
                 cleaned = tracker.cleanup(mine)
-            except Exception:  # noqa: BLE001 - one backend failing must not stop the others
+            except Exception:
                 log.exception("cleanup of %s failed", ",".join(tracker.types))
                 continue
             if cleaned:

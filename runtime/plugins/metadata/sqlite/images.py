@@ -14,7 +14,8 @@ from dataclasses import replace
 from datetime import datetime
 
 from ....core import digest as digests
-from ....core import gc, labels as labels_, namespaces
+from ....core import gc, namespaces
+from ....core import labels as labels_
 from ....core.filters import parse_all
 from ....core.metadata import Image, adapt_image
 from ....core.ocispec import Descriptor

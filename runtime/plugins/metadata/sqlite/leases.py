@@ -10,16 +10,19 @@ current belongs to it".
 """
 from __future__ import annotations
 
+import builtins
 import json
 import sqlite3
 from collections.abc import Callable
 from datetime import UTC, datetime
 
+from .... import errdefs
 from ....core import digest as digests
-from ....core import gc, labels as labels_, leases, namespaces
+from ....core import gc, leases, namespaces
+from ....core import labels as labels_
 from ....core.filters import parse_all
 from ....core.leases import Lease, Resource, adapt_lease
-from ....errdefs import AlreadyExists, InvalidArgument, NotFound, NotImplemented
+from ....errdefs import AlreadyExists, InvalidArgument, NotFound
 from .db import DB
 from .namespaces import NamespaceStore
 
@@ -57,7 +60,7 @@ def parse_resource(r: Resource) -> Resource:
         if len(parts) != 2 or not parts[1]:
             raise InvalidArgument(f"invalid snapshot resource type {r.type}")
     else:
-        raise NotImplemented(f"resource type {r.type} not supported yet")
+        raise errdefs.NotImplemented(f"resource type {r.type} not supported yet")
     if not r.id:
         raise InvalidArgument(f"resource of type {r.type} needs an id")
     return r
@@ -109,9 +112,9 @@ class LeaseStore:
             n = c.execute("SELECT COUNT(*) FROM leases").fetchone()[0]
         return f"<LeaseStore {n} leases>"
 
-    def create(self, id: str, labels: dict[str, str] | None = None) -> Lease:  # noqa: A002 - containerd's name
+    def create(self, id: str, labels: dict[str, str] | None = None) -> Lease:
         """A new lease; an empty ``id`` picks a random one (see the Protocol for errors)."""
-        id = id or leases.random_id()  # noqa: A001
+        id = id or leases.random_id()
         labels = dict(labels or {})
         labels_.validate_all(labels)
         gc.validate_labels(labels)
@@ -124,7 +127,7 @@ class LeaseStore:
             c.execute("INSERT INTO leases VALUES (?,?,?,?)", (ns, id, now.isoformat(), json.dumps(labels)))
         return Lease(id, now, labels)
 
-    def delete(self, id: str, sync: bool = False) -> None:  # noqa: A002
+    def delete(self, id: str, sync: bool = False) -> None:
         """Remove the lease and its resource rows (``sync`` is the service's business)."""
         with self.db.update() as c:
             if c.execute("DELETE FROM leases WHERE namespace=? AND id=?", (namespaces.get(), id)).rowcount == 0:
@@ -139,19 +142,19 @@ class LeaseStore:
         found = [Lease(r[0], datetime.fromisoformat(r[1]), json.loads(r[2])) for r in rows]
         return [lease for lease in found if match.match(adapt_lease(lease))]
 
-    def _require(self, c: sqlite3.Connection, id: str) -> str:  # noqa: A002
+    def _require(self, c: sqlite3.Connection, id: str) -> str:
         ns = namespaces.get()
         if not _lease_exists(c, ns, id):
             raise NotFound(f'lease "{id}"')
         return ns
 
-    def add_resource(self, id: str, resource: Resource) -> None:  # noqa: A002
+    def add_resource(self, id: str, resource: Resource) -> None:
         parse_resource(resource)
         with self.db.update() as c:
             ns = self._require(c, id)
             c.execute("INSERT OR IGNORE INTO lease_resources VALUES (?,?,?,?)", (ns, id, resource.type, resource.id))
 
-    def delete_resource(self, id: str, resource: Resource) -> None:  # noqa: A002
+    def delete_resource(self, id: str, resource: Resource) -> None:
         parse_resource(resource)
         with self.db.update() as c:
             ns = self._require(c, id)
@@ -159,7 +162,7 @@ class LeaseStore:
                       (ns, id, resource.type, resource.id))
             self.db.mark_dirty()
 
-    def list_resources(self, id: str) -> list[Resource]:  # noqa: A002
+    def list_resources(self, id: str) -> builtins.list[Resource]:
         with self.db.view() as c:
             ns = self._require(c, id)
             rows = c.execute("SELECT id, type FROM lease_resources WHERE namespace=? AND lease=? "
