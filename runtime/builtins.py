@@ -4,7 +4,7 @@ The order matters only where the requires graph leaves a choice; it follows cont
 (so ``plugins ls`` reads the same). Importing a ``plugin.py`` registers it in
 :data:`pyctrd.plugin.REGISTRY`.
 """
-# ruff: noqa: F401
+# ruff: noqa: F401, I001 - the order is the point
 from .plugins.content.local import plugin as _content_local
 from .plugins.snapshots.aufs import plugin as _snapshots_aufs
 from .plugins.snapshots.btrfs import plugin as _snapshots_btrfs
@@ -15,7 +15,11 @@ from .plugins.snapshots.zfs import plugin as _snapshots_zfs
 from .plugins.metadata.sqlite import plugin as _metadata_sqlite
 from .plugins.diff.walking import plugin as _diff_walking
 from .plugins.events.exchange import plugin as _events_exchange
+from .plugins.gc.scheduler import plugin as _gc_scheduler
 from .services.introspection import plugin as _introspection
+from .services.content import plugin as _content
+from .services.images import plugin as _images
+from .services.leases import plugin as _leases
 from .services.namespaces import plugin as _namespaces
 from .services.events import plugin as _events
 from .services.healthcheck import plugin as _healthcheck

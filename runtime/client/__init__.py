@@ -8,6 +8,9 @@ It speaks containerd's gRPC API, so it works against pyctrd *and* a real contain
     [p for p in c.plugins() if p.status != "ok"]  # what was skipped, and why
     c.namespaces.create("lab")
     with c.in_namespace("lab") as lab: ...
+    c.content.info("sha256:…"); c.images.list(); c.leases.list()
+    with c.leases.lease():                        # everything created inside is leased
+        ...
 
 Errors are :mod:`pyctrd.errdefs` kinds (NotFound, AlreadyExists, …), whichever daemon raised them.
 """
@@ -17,8 +20,11 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from .connection import Connection, default_address
+from .content import ContentProxy
 from .events import EventsClient
+from .images import ImagesClient
 from .introspection import IntrospectionClient, PluginInfo, VersionInfo
+from .leases import LeasesClient
 from .namespaces import NamespacesClient
 
 __all__ = ["Client", "PluginInfo", "VersionInfo", "default_address"]
@@ -33,6 +39,9 @@ class Client:
         self.introspection = IntrospectionClient(self.conn)
         self.namespaces = NamespacesClient(self.conn)
         self.events = EventsClient(self.conn)
+        self.content = ContentProxy(self.conn)
+        self.leases = LeasesClient(self.conn)
+        self.images = ImagesClient(self.conn)
 
     @property
     def address(self) -> str:
