@@ -195,7 +195,7 @@ def to_status(exc: BaseException) -> tuple[Code, str]:
     """
     for kind in type(exc).__mro__:
         if kind in CODES:
-            return CODES[kind], str(exc)  # type: ignore[index]
+            return CODES[kind], str(exc)
     return Code.UNKNOWN, str(exc) or type(exc).__name__
 
 
@@ -212,7 +212,7 @@ def from_status(code: int | None, message: str) -> PyctrdError:
     """
     kind = _KINDS.get(code) if code is not None else None
     if kind is None:
-        name = Code(code).name if code in Code._value2member_map_ else "UNKNOWN"
+        name = Code(code).name if code is not None and code in Code._value2member_map_ else "UNKNOWN"
         return Unknown(f"{message} ({name})" if message else name)
     return kind(message)
 
