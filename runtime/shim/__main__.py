@@ -1,0 +1,6 @@
+"""``python -m pyctrd.shim …``: the same as the ``containerd-shim-pyrunc-v1`` command."""
+import sys
+
+from .main import main
+
+sys.exit(main())
