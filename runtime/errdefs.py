@@ -36,10 +36,14 @@ import functools
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # annotations only: a shim's start-up imports neither typing's runtime nor grpc
+    from typing import Any, TypeVar
+
     import grpc
+
+    C = TypeVar("C", bound=type)
 
 __all__ = [
     "CODES",
@@ -279,9 +283,6 @@ def _wrap(method: Callable[..., Any]) -> Callable[..., Any]:
             await context.abort(*_abort_code(exc))
 
     return unary
-
-
-C = TypeVar("C", bound=type)
 
 
 def grpc_errors(cls: C) -> C:

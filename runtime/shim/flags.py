@@ -21,7 +21,6 @@ pyctrd.errdefs.InvalidArgument: flag provided but not defined: -bogus: invalid a
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
 
 from ..errdefs import InvalidArgument
 
@@ -31,20 +30,27 @@ _BOOLS = {"debug", "v"}
 _STRINGS = {"namespace", "id", "socket", "bundle", "address", "publish-binary"}
 
 
-@dataclass
 class Flags:
-    """What containerd told the shim on its command line."""
+    """What containerd told the shim on its command line.
 
-    namespace: str = ""
-    id: str = ""
-    address: str = ""           # the daemon's gRPC socket (-address)
-    publish_binary: str = "containerd"
-    bundle: str = ""            # empty: the working directory
-    socket: str = ""            # serve on this path instead of the inherited fd 3
-    debug: bool = False
-    v: bool = False             # print the version and exit
-    action: str = ""            # "start", "delete", or "" (serve)
-    args: list[str] = field(default_factory=list)
+    (A plain class, not a dataclass: ``dataclasses`` imports ``inspect``, ~10 ms that every
+    ``start`` would pay.)
+    """
+
+    def __init__(self) -> None:
+        self.namespace = ""
+        self.id = ""
+        self.address = ""                  # the daemon's gRPC socket (-address)
+        self.publish_binary = "containerd"
+        self.bundle = ""                   # empty: the working directory
+        self.socket = ""                   # serve on this path instead of the inherited fd 3
+        self.debug = False
+        self.v = False                     # print the version and exit
+        self.action = ""                   # "start", "delete", or "" (serve)
+        self.args: list[str] = []
+
+    def __repr__(self) -> str:
+        return f"<Flags {self.action or 'serve'} ns={self.namespace} id={self.id}>"
 
     @property
     def state_dir(self) -> str:

@@ -31,7 +31,7 @@ from ..errdefs import FailedPrecondition, NotFound, PyctrdError, Unknown
 from ..runc import ConsoleSocket, Monitor, Runc
 from .stdio import ProcessStdio, Stdio, open_stdio
 
-__all__ = ["ExecProcess", "InitProcess", "Process"]
+__all__ = ["ExecProcess", "InitProcess", "Process", "kill_error"]
 
 log = logging.getLogger("pyctrd.shim")
 CONSOLE_TIMEOUT = 30.0
