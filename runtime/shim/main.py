@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import sys
 
-from ..errdefs import PyctrdError
+from ..errdefs import InvalidArgument, PyctrdError
 from .flags import parse
 
 __all__ = ["NAME", "main"]
@@ -29,7 +29,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{NAME}:\n  Version:  {__version__} (containerd {CONTAINERD_VERSION} shim API)\n")
             return 0
         if not flags.namespace:
-            raise PyctrdError("shim namespace cannot be empty")
+            raise InvalidArgument("shim namespace cannot be empty")
         if flags.action == "start":
             from .start import start
 
@@ -43,7 +43,7 @@ def main(argv: list[str] | None = None) -> int:
             sys.stdout.flush()
             return 0
         if flags.action:
-            raise PyctrdError(f"unknown action {flags.action!r} (start, delete, or none to serve)")
+            raise InvalidArgument(f"unknown action {flags.action!r} (start, delete, or none to serve)")
     except PyctrdError as exc:
         sys.stderr.write(f"{NAME}: {exc}")
         return 1
