@@ -1,28 +1,30 @@
 """``delete``: clean up after a shim that is gone (containerd's ``cleanupAfterDeadShim``).
 
-When a shim dies (killed, OOM, crashed) its container may still exist in runc, with its
-rootfs mounted. containerd then runs the shim binary once more, in the bundle, as
-``… -id ID -bundle DIR delete``, and expects on stdout a serialized ``DeleteResponse``
-describing how the task ended. Like the Go shim we:
+When a shim's connection closes, containerd 1.6 runs the shim binary once more, in the
+bundle, as ``… -id ID -bundle DIR delete``, and reads a serialized ``DeleteResponse`` from
+its stdout. It does so after *every* task, dead shim or not, so this action is on the path
+of each ``ctr run --rm``. Like the Go shim we:
 
-1. read the runtime options the dead shim saved at Create (``options.json``: runc binary
-   and root),
-2. ``runc delete --force ID`` (kills whatever is left; errors are only logged),
+1. read the runtime options the shim saved at Create (``options.json``: runc binary, root),
+2. ``runc delete --force ID`` (kills whatever is left; failures are only logged),
 3. unmount ``<bundle>/rootfs``,
-4. remove the dead shim's socket if nothing answers there any more,
+4. remove the shim's socket if nothing answers there any more,
 5. answer pid (from ``init.pid``), exit status 137 (128 + SIGKILL) and exited_at = now.
+
+Kept cheap on purpose: no asyncio, no protobuf library (the three-field answer is encoded
+by hand, see :func:`encode_delete_response`), and runc and the mount code only when there
+is something for them to do.
 """
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import os
+import time
 
-from ..errdefs import PyctrdError
 from .flags import Flags
 
-__all__ = ["delete", "read_options"]
+__all__ = ["OPTIONS_FILE", "delete", "encode_delete_response", "read_options"]
 
 log = logging.getLogger("pyctrd.shim")
 
@@ -39,16 +41,61 @@ def read_options(bundle: str) -> dict[str, object]:
     return data if isinstance(data, dict) else {}
 
 
-async def _force_delete(flags: Flags, bundle: str) -> None:
-    from ..runc import Runc
+def _varint(n: int) -> bytes:
+    out = bytearray()
+    while True:
+        byte, n = n & 0x7F, n >> 7
+        out.append(byte | (0x80 if n else 0))
+        if not n:
+            return bytes(out)
 
+
+def encode_delete_response(pid: int, exit_status: int, exited_at_ns: int) -> bytes:
+    """``DeleteResponse{pid=1, exit_status=2, exited_at=3 (Timestamp{seconds=1, nanos=2})}`` on the wire.
+
+    Protobuf's encoding, by hand: each set field is a key (``field number << 3 | wire
+    type``; 0 = varint, 2 = length-delimited) and its value; zero values are left out.
+
+    >>> from pyctrd._api.containerd.runtime.v2.task import shim_pb2
+    >>> data = encode_delete_response(4242, 137, 1_700_000_000_123_456_789)
+    >>> m = shim_pb2.DeleteResponse.FromString(data)
+    >>> m.pid, m.exit_status, m.exited_at.seconds, m.exited_at.nanos
+    (4242, 137, 1700000000, 123456789)
+    >>> data == m.SerializeToString()
+    True
+    """
+    seconds, nanos = divmod(exited_at_ns, 10**9)
+    ts = (b"\x08" + _varint(seconds) if seconds else b"") + (b"\x10" + _varint(nanos) if nanos else b"")
+    return ((b"\x08" + _varint(pid) if pid else b"")
+            + (b"\x10" + _varint(exit_status) if exit_status else b"")
+            + b"\x1a" + _varint(len(ts)) + ts)
+
+
+def _force_delete(flags: Flags, bundle: str) -> None:
+    """``runc delete --force``, only if runc still has state for the container."""
     options = read_options(bundle)
     root = os.path.join(str(options.get("root") or flags.runc_root_base), flags.namespace)
-    runc = Runc(root, str(options.get("binary_name") or "runc"), log=os.path.join(bundle, "log.json"))
+    if not os.path.exists(os.path.join(root, flags.id)):
+        return  # runc keeps <root>/<id>/state.json: without it there is nothing to delete
+    import subprocess
+
+    done = subprocess.run([str(options.get("binary_name") or "runc"), "--root", root,
+                           "--log", os.path.join(bundle, "log.json"), "--log-format", "json",
+                           "delete", "--force", flags.id], capture_output=True, check=False)
+    if done.returncode != 0:
+        log.warning("failed to remove runc container %s: %s", flags.id, done.stderr.decode().strip())
+
+
+def _unmount_rootfs(rootfs: str) -> None:
+    with open("/proc/self/mountinfo") as f:
+        if not any(line.split()[4] == rootfs for line in f):
+            return
+    from ..core.mount import unmount_all
+
     try:
-        await runc.delete(flags.id, force=True)
-    except PyctrdError as exc:
-        log.warning("failed to remove runc container %s: %s", flags.id, exc)
+        unmount_all(rootfs)
+    except OSError as exc:
+        log.warning("failed to cleanup rootfs mount: %s", exc)
 
 
 def _remove_dead_socket(bundle: str) -> None:
@@ -73,17 +120,9 @@ def delete(flags: Flags) -> bytes:
         Nothing of its own: every cleanup step logs its failure and goes on, as containerd
         needs an answer either way.
     """
-    from google.protobuf import timestamp_pb2
-
-    from .._api.containerd.runtime.v2.task import shim_pb2
-    from ..core.mount import unmount_all
-
     bundle = flags.bundle_dir
-    asyncio.run(_force_delete(flags, bundle))
-    try:
-        unmount_all(os.path.join(bundle, "rootfs"))
-    except (PyctrdError, OSError) as exc:
-        log.warning("failed to cleanup rootfs mount: %s", exc)
+    _force_delete(flags, bundle)
+    _unmount_rootfs(os.path.join(bundle, "rootfs"))
     _remove_dead_socket(bundle)
     try:
         with open(os.path.join(bundle, "init.pid")) as f:
@@ -91,8 +130,4 @@ def delete(flags: Flags) -> bytes:
     except (OSError, ValueError) as exc:
         log.warning("failed to read init pid file: %s", exc)
         pid = 0
-    now = timestamp_pb2.Timestamp()
-    now.GetCurrentTime()
-    response = shim_pb2.DeleteResponse(pid=pid, exit_status=128 + 9, exited_at=now)
-    data: bytes = response.SerializeToString()
-    return data
+    return encode_delete_response(pid, 128 + 9, time.time_ns())

@@ -134,8 +134,18 @@ class Process:
 
 
 def _runtime_error(what: str, exc: PyctrdError) -> PyctrdError:
-    """runc's error with containerd's prefix, keeping its kind (``OCI runtime create failed: …``)."""
-    return type(exc)(f"{what}: {exc.what}")
+    """runc's error with containerd's prefix, keeping its kind (``OCI runtime create failed: …``).
+
+    Our runc driver names the command (``runc create c1: <runc's message>``); containerd
+    shows runc's message alone after its prefix, so the command is dropped here.
+
+    >>> _runtime_error("OCI runtime start failed", FailedPrecondition("runc start c1: cannot start"))
+    FailedPrecondition('OCI runtime start failed: cannot start: failed precondition')
+    """
+    message = exc.what
+    if message.startswith("runc ") and ": " in message:
+        message = message.split(": ", 1)[1]
+    return type(exc)(f"{what}: {message}")
 
 
 class InitProcess(Process):

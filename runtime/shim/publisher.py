@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import time
 from collections import deque
 from dataclasses import dataclass
 
@@ -86,8 +87,8 @@ class Publisher:
     def publish(self, event: Message) -> None:
         """Queue ``event`` (a ``containerd.events.Task*`` message) for delivery; never blocks."""
         topic = TOPICS[event.DESCRIPTOR.name]
-        now = timestamp_pb2.Timestamp()
-        now.GetCurrentTime()
+        ns = time.time_ns()
+        now = timestamp_pb2.Timestamp(seconds=ns // 10**9, nanos=ns % 10**9)
         envelope = events_pb2.Envelope(timestamp=now, namespace=self.namespace, topic=topic,
                                        event=typeurl.pack(event))
         if len(self._queue) >= MAX_QUEUED:
