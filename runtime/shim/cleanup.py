@@ -11,24 +11,27 @@ of each ``ctr run --rm``. Like the Go shim we:
 4. remove the shim's socket if nothing answers there any more,
 5. answer pid (from ``init.pid``), exit status 137 (128 + SIGKILL) and exited_at = now.
 
-Kept cheap on purpose: no asyncio, no protobuf library (the three-field answer is encoded
+Kept cheap on purpose: no asyncio, no logging, no protobuf library (the three-field answer is encoded
 by hand, see :func:`encode_delete_response`), and runc and the mount code only when there
 is something for them to do.
 """
 from __future__ import annotations
 
 import json
-import logging
 import os
+import sys
 import time
 
 from .flags import Flags
 
 __all__ = ["OPTIONS_FILE", "delete", "encode_delete_response", "read_options"]
 
-log = logging.getLogger("pyctrd.shim")
-
 OPTIONS_FILE = "options.json"
+
+
+def _warn(message: str) -> None:
+    """A warning on stderr, where containerd collects them ("cleanup warnings ...")."""
+    sys.stderr.write(f"level=warning msg={json.dumps(message)}\n")
 
 
 def read_options(bundle: str) -> dict[str, object]:
@@ -83,7 +86,7 @@ def _force_delete(flags: Flags, bundle: str) -> None:
                            "--log", os.path.join(bundle, "log.json"), "--log-format", "json",
                            "delete", "--force", flags.id], capture_output=True, check=False)
     if done.returncode != 0:
-        log.warning("failed to remove runc container %s: %s", flags.id, done.stderr.decode().strip())
+        _warn(f"failed to remove runc container {flags.id}: {done.stderr.decode().strip()}")
 
 
 def _unmount_rootfs(rootfs: str) -> None:
@@ -95,7 +98,7 @@ def _unmount_rootfs(rootfs: str) -> None:
     try:
         unmount_all(rootfs)
     except OSError as exc:
-        log.warning("failed to cleanup rootfs mount: %s", exc)
+        _warn(f"failed to cleanup rootfs mount: {exc}")
 
 
 def _remove_dead_socket(bundle: str) -> None:
@@ -128,6 +131,6 @@ def delete(flags: Flags) -> bytes:
         with open(os.path.join(bundle, "init.pid")) as f:
             pid = int(f.read().strip() or 0)
     except (OSError, ValueError) as exc:
-        log.warning("failed to read init pid file: %s", exc)
+        _warn(f"failed to read init pid file: {exc}")
         pid = 0
     return encode_delete_response(pid, 128 + 9, time.time_ns())
