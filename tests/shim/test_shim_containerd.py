@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import re
 import secrets
+import select
 import signal
 import subprocess
 import time
@@ -29,6 +30,18 @@ pytestmark = [
     pytest.mark.skipif(not os.path.exists(CONTAINERD), reason="needs Debian's containerd"),
 ]
 RUNTIME = "io.containerd.pyrunc.v1"
+
+
+def read_until(fd: int, marker: str, timeout: float = 20.0) -> str:
+    """What arrives on ``fd`` until ``marker`` has (bounded by ``timeout``)."""
+    data, deadline = b"", time.monotonic() + timeout
+    while marker.encode() not in data:
+        ready, _, _ = select.select([fd], [], [], max(0.0, deadline - time.monotonic()))
+        chunk = os.read(fd, 65536) if ready else b""
+        if not chunk:
+            raise AssertionError(f"{marker!r} not seen; got:\n{data.decode()}")
+        data += chunk
+    return data.decode()
 
 
 def reap_children() -> None:
@@ -59,7 +72,7 @@ def test_ctr_run_rm_and_a_detached_task_through_our_shim(containerd: PrivateCont
     ns = f"pyrunc-t{secrets.token_hex(4)}"
     rootfs = make_rootfs(containerd.dir / "rootfs")
     events = subprocess.Popen(["ctr", "--address", containerd.address, "events"],
-                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     try:
         run = ["run", "--fifo-dir", str(containerd.dir / "fifo"), "--runtime", RUNTIME, "--rootfs"]
         done = containerd.ctr(*run, "--rm", str(rootfs), "t1", "/bin/echo", "hi", namespace=ns)
@@ -94,17 +107,20 @@ def test_ctr_run_rm_and_a_detached_task_through_our_shim(containerd: PrivateCont
         assert "task t2 exit with non-zero exit code 137" in done.stderr
         containerd.ctr("containers", "rm", "t2", namespace=ns)
         assert containerd.ctr("tasks", "ls", namespace=ns).stdout.splitlines()[1:] == []
+        assert events.stdout is not None
+        out = read_until(events.stdout.fileno(), f'{ns} /containers/delete {{"id":"t2"}}')
     finally:
-        time.sleep(0.2)  # the last events are in flight to ctr events
         events.send_signal(signal.SIGTERM)
-        out = events.communicate(timeout=10)[0]
+        events.communicate(timeout=10)
 
     # the shims are gone and left nothing: no socket, no runc state, no bundle
     reap_children()
     assert os.listdir(containerd.dir / "s") == []
     assert os.listdir(containerd.dir / "runc" / ns) == []
     assert os.listdir(containerd.dir / "state/io.containerd.runtime.v2.task" / ns) == []
-    assert "level=error" not in containerd.log().replace('msg="copy shim log" error=', "")
+    errors = [line for line in containerd.log().splitlines()
+              if "level=error" in line and 'msg="copy shim log"' not in line]
+    assert errors == []
 
     # ctr events saw the task events our shim published, in containerd's order and shape
     topics = [(line.split()[5], line.split(" ", 6)[6]) for line in out.splitlines() if f" {ns} /tasks/" in line]
