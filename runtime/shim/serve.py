@@ -12,8 +12,8 @@ What it does, in order (containerd's ``shim.Run`` for runc.v2):
    commands, containers, exec'd processes, loggers, the publish binary.
 4. **Serve** ``containerd.task.v2.Task`` over ttrpc on the listening socket inherited as fd 3,
    to our own uid only (the kernel tells us the peer's uid).
-5. **Exit** when Shutdown finds no container left, or on SIGTERM/SIGINT: stop serving,
-   remove the socket file, deliver the queued events (5 s at most), and return.
+5. **Exit** when Shutdown finds no container left, or on SIGTERM/SIGINT: remove the socket
+   file, stop serving, deliver the queued events (5 s at most), and return.
 """
 from __future__ import annotations
 
@@ -79,7 +79,14 @@ async def serve(flags: Flags) -> None:
         publisher = Publisher(flags.namespace, ttrpc_address=os.environ.get("TTRPC_ADDRESS", ""),
                               publish_binary=flags.publish_binary, daemon_address=flags.address,
                               monitor=reaper)
-        service = TaskService(flags.namespace, flags.runc_root_base, publisher, reaper, stop.set)
+        def shutdown() -> None:
+            # The socket file goes now, before Shutdown answers: containerd takes the reply
+            # (and the closing connection) as "the shim is gone"; nothing of ours may be
+            # left in its state dir by then. Serving stops once the reply is on its way.
+            _remove_socket(flags.bundle_dir)
+            loop.call_soon(stop.set)
+
+        service = TaskService(flags.namespace, flags.runc_root_base, publisher, reaper, shutdown)
         server = ttrpc.Server()  # only our own uid may connect (containerd runs as us)
         server.register(TASK_SERVICE, service)
         try:
@@ -91,8 +98,8 @@ async def serve(flags: Flags) -> None:
                 "pid": os.getpid(), "namespace": flags.namespace, "path": flags.bundle_dir}})
             await stop.wait()
         finally:
-            await server.close()
             _remove_socket(flags.bundle_dir)
+            await server.close()
             await service.close()
             await publisher.close()
 

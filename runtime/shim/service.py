@@ -65,7 +65,8 @@ class TaskService:
         runc_root_base: runc state roots live in ``<runc_root_base>/<namespace>``.
         publisher: where events go.
         reaper: the process's only reaper; runc runs through it and exits come from it.
-        shutdown: called (once) when Shutdown finds nothing left to serve.
+        shutdown: called when Shutdown finds nothing left to serve; it must not stop the
+            server before the reply is sent (schedule that).
     """
 
     def __init__(self, namespace: str, runc_root_base: str, publisher: Publisher, reaper: Reaper,
@@ -193,8 +194,7 @@ class TaskService:
 
     async def Shutdown(self, r: api.ShutdownRequest) -> empty_pb2.Empty:
         if not self.containers:
-            # after this reply is on its way: the server closes, the shim exits
-            asyncio.get_running_loop().call_soon(self._shutdown)
+            self._shutdown()  # the shim exits once this reply is on its way
         return EMPTY
 
     # --- control ---------------------------------------------------------------------------
