@@ -34,8 +34,13 @@ the container's, exec'd processes') and :mod:`.service` matches each to its proc
 in CreateTaskRequest; the shim gives the container pipes (or a pty) and copies bytes between
 them and the FIFOs, so the container never depends on the client being there.
 
-Modules: :mod:`.flags` (command line), :mod:`.start` (start handshake), :mod:`.cleanup`
-(``delete``), :mod:`.serve` (the serving process), :mod:`.service` (the Task service),
-:mod:`.process` (init and exec processes), :mod:`.stdio` (stdio copying),
-:mod:`.publisher` (events to the daemon), :mod:`.main` (the entry point).
+Modules, in the order a container meets them:
+
+- :mod:`.main` (entry point) and :mod:`.flags` (Go-style command line);
+- :mod:`.start` (the start handshake) and :mod:`.cleanup` (the ``delete`` action);
+- :mod:`.serve` (the serving process) and :mod:`.service` (the Task service);
+- :mod:`.container` (Create: options, rootfs, cgroup);
+- :mod:`.process`, :mod:`.init_process`, :mod:`.exec_process` (states, runc, exits);
+- :mod:`.stdio` and :mod:`.binary_io` (a process's stdio);
+- :mod:`.publisher` (events to the daemon).
 """

@@ -26,7 +26,9 @@ from .._api.containerd.runtime.v2.task import shim_pb2
 from ..errdefs import NotFound
 from ..runc import Monitor, Runc
 from .cleanup import OPTIONS_FILE
-from .process import ExecProcess, InitProcess, Process
+from .exec_process import ExecProcess
+from .init_process import InitProcess
+from .process import Process
 from .stdio import Stdio
 
 __all__ = ["Container", "create_container", "read_runtime_options"]

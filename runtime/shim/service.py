@@ -39,7 +39,8 @@ from ..core import typeurl
 from ..errdefs import AlreadyExists, FailedPrecondition, NotFound, PyctrdError
 from ..runc import Exit, Reaper
 from .container import Container, create_container
-from .process import ExecProcess, Process
+from .exec_process import ExecProcess
+from .process import Process
 from .publisher import Publisher
 from .stdio import Stdio
 

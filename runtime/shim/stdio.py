@@ -38,8 +38,9 @@ from typing import Any
 from ..errdefs import InvalidArgument, NotFound, map_exceptions
 from ..runc import Console, Monitor, NullIO, PipeIO
 from ..runc.io import wait_readable
+from .binary_io import BinaryIO, close_fds
 
-__all__ = ["BinaryIO", "ProcessStdio", "Stdio", "copy_fd", "open_stdio"]
+__all__ = ["ProcessStdio", "Stdio", "copy_fd", "open_stdio"]
 
 log = logging.getLogger("pyctrd.shim")
 
@@ -107,87 +108,11 @@ async def copy_fd(src: int, dst: int) -> int:
         total += len(data)
 
 
-def _close(*fds: int | None) -> None:
-    for fd in fds:
-        if fd is not None and fd >= 0:
-            try:
-                os.close(fd)
-            except OSError:
-                pass
-
-
 def _is_fifo(path: str) -> bool:
     try:
         return stat.S_ISFIFO(os.stat(path).st_mode)
     except FileNotFoundError:
         return False
-
-
-class BinaryIO:
-    """``binary://`` stdio: a logging program reads the container's stdout and stderr itself.
-
-    Make it with :meth:`launch`. It is a :class:`pyctrd.runc.ProcessIO`: the container gets
-    the pipes' write ends; the logger got the read ends as its fds 3 and 4.
-    """
-
-    def __init__(self, pid: int, out_w: int, err_w: int, monitor: Monitor) -> None:
-        self.pid, self._monitor = pid, monitor
-        self._null = os.open(os.devnull, os.O_RDWR | os.O_CLOEXEC)
-        self._fds = [self._null, out_w, err_w]
-
-    @classmethod
-    async def launch(cls, uri: str, id: str, namespace: str, monitor: Monitor) -> BinaryIO:
-        """Start the logger named by ``uri`` and wait until it says it is ready.
-
-        Raises:
-            NotFound: the program does not exist.
-        """
-        from urllib.parse import parse_qsl, urlsplit
-
-        parts = urlsplit(uri)
-        args = [word for key, value in parse_qsl(parts.query, keep_blank_values=True)
-                for word in ((key, value) if value else (key,))]
-        out_r, out_w = os.pipe()
-        err_r, err_w = os.pipe()
-        ready_r, ready_w = os.pipe()
-        null = os.open(os.devnull, os.O_RDWR | os.O_CLOEXEC)
-        try:
-            pid = monitor.spawn([parts.path, *args], (null, null, null), [out_r, err_r, ready_w],
-                                env={"CONTAINER_ID": id, "CONTAINER_NAMESPACE": namespace})
-        except BaseException:
-            _close(out_w, err_w, ready_r)
-            raise
-        finally:
-            _close(out_r, err_r, ready_w, null)
-        try:  # the logger writes a byte or closes fd 5 once it is ready
-            await wait_readable(ready_r)
-        finally:
-            _close(ready_r)
-        return cls(pid, out_w, err_w, monitor)
-
-    def stdio(self) -> tuple[int, int, int]:
-        return (self._fds[0], self._fds[1], self._fds[2])
-
-    def close_after_start(self) -> None:
-        _close(*self._fds)  # the container holds its copies; the logger sees EOF when it exits
-        self._fds = [-1, -1, -1]
-
-    close = close_after_start
-
-    async def stop(self, timeout: float = 12.0) -> None:
-        """Ask the logger to finish (SIGTERM), then kill it if it takes longer than ``timeout``."""
-        try:
-            os.kill(self.pid, 15)
-        except ProcessLookupError:
-            pass
-        try:
-            await asyncio.wait_for(self._monitor.wait(self.pid), timeout)
-        except TimeoutError:
-            os.kill(self.pid, 9)
-            await self._monitor.wait(self.pid)
-
-    def __repr__(self) -> str:
-        return f"<BinaryIO pid={self.pid}>"
 
 
 class ProcessStdio:
@@ -246,7 +171,7 @@ class ProcessStdio:
             self._users[dst] -= 1
             if self._users[dst] == 0 and dst in self._opened:
                 self._opened.remove(dst)
-                _close(dst)
+                close_fds(dst)
 
     def _spawn(self, coro: Any, output: bool = False) -> None:
         task = asyncio.get_running_loop().create_task(coro)
@@ -276,7 +201,7 @@ class ProcessStdio:
             return await copy_fd(reader, pipe)
         finally:
             if isinstance(self.runc_io, PipeIO) and self.runc_io.stdin is not None:
-                _close(self.runc_io.stdin)  # the container sees end-of-file
+                close_fds(self.runc_io.stdin)  # the container sees end-of-file
                 self.runc_io.stdin = None
 
     def start_console(self, console: Console) -> None:
@@ -294,7 +219,7 @@ class ProcessStdio:
 
     def close_stdin(self) -> None:
         """CloseIO: drop our writer on the stdin FIFO, so the client's close becomes EOF."""
-        _close(self._stdin_writer)
+        close_fds(self._stdin_writer)
         self._stdin_writer = None
 
     async def wait(self, timeout: float = 2.0) -> None:
@@ -316,7 +241,7 @@ class ProcessStdio:
             self.console.close()
         if self.runc_io is not None:
             self.runc_io.close()
-        _close(*self._opened)
+        close_fds(*self._opened)
         self._opened.clear()
         if self.binary is not None:
             await self.binary.stop()
