@@ -166,7 +166,7 @@ class TaskService:
         try:
             spec = json.loads(r.spec.value)
         except ValueError as exc:
-            raise FailedPrecondition(f"exec process spec: {exc}") from exc
+            raise errdefs.InvalidArgument(f"exec process spec: {exc}") from exc
         stdio = Stdio(r.stdin, r.stdout, r.stderr, r.terminal)
         c.execs[r.exec_id] = ExecProcess(r.exec_id, c.init, spec, stdio)
         self.publisher.publish(events.TaskExecAdded(container_id=c.id, exec_id=r.exec_id))
