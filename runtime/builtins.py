@@ -18,9 +18,11 @@ from .plugins.events.exchange import plugin as _events_exchange
 from .plugins.gc.scheduler import plugin as _gc_scheduler
 from .services.introspection import plugin as _introspection
 from .services.content import plugin as _content
+from .services.diff import plugin as _diff
 from .services.images import plugin as _images
 from .services.leases import plugin as _leases
 from .services.namespaces import plugin as _namespaces
+from .services.snapshots import plugin as _snapshots
 from .services.events import plugin as _events
 from .services.healthcheck import plugin as _healthcheck
 from .services.version import plugin as _version

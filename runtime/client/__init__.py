@@ -9,6 +9,7 @@ It speaks containerd's gRPC API, so it works against pyctrd *and* a real contain
     c.namespaces.create("lab")
     with c.in_namespace("lab") as lab: ...
     c.content.info("sha256:…"); c.images.list(); c.leases.list()
+    c.snapshotter("overlayfs").walk(); c.diff.apply(layer, mounts)
     with c.leases.lease():                        # everything created inside is leased
         ...
 
@@ -21,11 +22,13 @@ from contextlib import contextmanager
 
 from .connection import Connection, default_address
 from .content import ContentProxy
+from .diff import DiffClient
 from .events import EventsClient
 from .images import ImagesClient
 from .introspection import IntrospectionClient, PluginInfo, VersionInfo
 from .leases import LeasesClient
 from .namespaces import NamespacesClient
+from .snapshots import SnapshotsClient
 
 __all__ = ["Client", "PluginInfo", "VersionInfo", "default_address"]
 
@@ -42,6 +45,7 @@ class Client:
         self.content = ContentProxy(self.conn)
         self.leases = LeasesClient(self.conn)
         self.images = ImagesClient(self.conn)
+        self.diff = DiffClient(self.conn)
 
     @property
     def address(self) -> str:
@@ -53,6 +57,10 @@ class Client:
 
     def __repr__(self) -> str:
         return f"<Client {self.address} ns={self.namespace}>"
+
+    def snapshotter(self, name: str = "overlayfs") -> SnapshotsClient:
+        """The daemon's snapshotter ``name`` (a Snapshotter), in this client's namespace."""
+        return SnapshotsClient(self.conn, name)
 
     def version(self) -> VersionInfo:
         return self.introspection.version()
