@@ -16,6 +16,7 @@ from .plugins.metadata.sqlite import plugin as _metadata_sqlite
 from .plugins.diff.walking import plugin as _diff_walking
 from .plugins.events.exchange import plugin as _events_exchange
 from .plugins.gc.scheduler import plugin as _gc_scheduler
+from .plugins.remotes.registry import plugin as _registry
 from .services.introspection import plugin as _introspection
 from .services.content import plugin as _content
 from .services.diff import plugin as _diff

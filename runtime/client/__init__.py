@@ -12,13 +12,22 @@ It speaks containerd's gRPC API, so it works against pyctrd *and* a real contain
     c.snapshotter("overlayfs").walk(); c.diff.apply(layer, mounts)
     with c.leases.lease():                        # everything created inside is leased
         ...
+    c.pull("127.0.0.1:5000/layered:latest")        # fetch, record, unpack into overlayfs
+    c.images.check("127.0.0.1:5000/layered:latest")
 
 Errors are :mod:`pyctrd.errdefs` kinds (NotFound, AlreadyExists, …), whichever daemon raised them.
 """
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import Any
+
+from ..core.images import Image
+from ..core.ocispec import Descriptor
+from ..core.remotes import Progress
+from ..remotes import PushResult
+from . import archive, transfer
 
 from .connection import Connection, default_address
 from .content import ContentProxy
@@ -29,6 +38,7 @@ from .introspection import IntrospectionClient, PluginInfo, VersionInfo
 from .leases import LeasesClient
 from .namespaces import NamespacesClient
 from .snapshots import SnapshotsClient
+from .transfer import PullResult
 
 __all__ = ["Client", "PluginInfo", "VersionInfo", "default_address"]
 
@@ -44,7 +54,7 @@ class Client:
         self.events = EventsClient(self.conn)
         self.content = ContentProxy(self.conn)
         self.leases = LeasesClient(self.conn)
-        self.images = ImagesClient(self.conn)
+        self.images = ImagesClient(self.conn, self.content)
         self.diff = DiffClient(self.conn)
 
     @property
@@ -61,6 +71,32 @@ class Client:
     def snapshotter(self, name: str = "overlayfs") -> SnapshotsClient:
         """The daemon's snapshotter ``name`` (a Snapshotter), in this client's namespace."""
         return SnapshotsClient(self.conn, name)
+
+    # -- images from and to registries and archives (the work happens here, in the client) --
+    def pull(self, ref: str, *, platform: str | None = None, all_platforms: bool = False, unpack: bool = True,
+             snapshotter: str = "overlayfs", plain_http: bool = False, hosts_dir: str | None = None,
+             user: str | None = None, progress: Callable[[Progress], None] | None = None,
+             **kw: Any) -> PullResult:
+        """Fetch ``ref`` in a lease, record the image, unpack it (see :mod:`.transfer`)."""
+        return transfer.pull(self, ref, platform=platform, all_platforms=all_platforms, unpack_layers=unpack,
+                             snapshotter=snapshotter, plain_http=plain_http, hosts_dir=hosts_dir, user=user,
+                             progress=progress, **kw)
+
+    def fetch(self, ref: str, **kw: Any) -> Image:
+        """Fetch ``ref``'s content and record the image, without unpacking (``content fetch``)."""
+        return transfer.fetch(self, ref, **kw)[0]
+
+    def push(self, ref: str, local: str | None = None, **kw: Any) -> PushResult:
+        """Push image ``local`` (default ``ref``) to the registry ``ref`` names."""
+        return transfer.push(self, ref, local, **kw)
+
+    def import_archive(self, source: Any, *, unpack: bool = True, **kw: Any) -> list[Image]:
+        """Import an OCI layout / docker archive, record its images and unpack them."""
+        return [img for img, _ in archive.import_archive(self, source, unpack_layers=unpack, **kw)]
+
+    def export(self, out: Any, *names: str, **kw: Any) -> Descriptor:
+        """Write the images ``names`` to ``out`` as an OCI layout tar."""
+        return archive.export_archive(self, out, names, **kw)
 
     def version(self) -> VersionInfo:
         return self.introspection.version()
