@@ -28,7 +28,6 @@ from ..core.ocispec import Descriptor
 from ..core.remotes import Progress
 from ..remotes import PushResult
 from . import archive, transfer
-
 from .connection import Connection, default_address
 from .content import ContentProxy
 from .diff import DiffClient

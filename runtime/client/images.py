@@ -8,6 +8,7 @@ containerd's client does: :meth:`ImagesClient.check`, :meth:`ImagesClient.size`,
 """
 from __future__ import annotations
 
+import builtins
 from collections.abc import Sequence
 from datetime import UTC
 
@@ -110,6 +111,6 @@ class ImagesClient:
         """
         return imgs.image_size(self._provider(), self._target(image), matcher(platform))
 
-    def platforms(self, image: str | Image) -> list[Platform]:
+    def platforms(self, image: str | Image) -> builtins.list[Platform]:
         """Every platform the image offers. Raises NotFound for a missing document."""
         return imgs.image_platforms(self._provider(), self._target(image))

@@ -104,8 +104,9 @@ def fetch(client: Client, ref: str, *, platform: str | Platform | None = None, a
     """
     resolver = resolver or resolver_for(client, **resolver_args)  # type: ignore[arg-type]
     with client.leases.lease():
-        result = fetch_image(resolver, ref, client.content, platform=_matcher(platform, all_platforms),
-                             all_platforms=all_platforms, progress=progress)
+        result = fetch_image(resolver, ref, client.content,  # type: ignore[arg-type]
+                             platform=_matcher(platform, all_platforms), all_platforms=all_platforms,
+                             progress=progress)
         return create_or_update(client.images, result.image(labels)), result
 
 

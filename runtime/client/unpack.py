@@ -55,6 +55,7 @@ from ..core.gc import LABEL_REF_SNAPSHOT
 from ..core.images import chain_ids, parse_config, read_blob, resolve_manifest
 from ..core.images import platforms as plat
 from ..core.leases import random_id
+from ..core.mount import Mount
 from ..core.ocispec import Descriptor
 from ..core.snapshots import LABEL_SNAPSHOT_REF, UNPACK_KEY_FORMAT, Snapshotter, filter_inherited_labels
 from ..errdefs import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound, PyctrdError, Unknown
@@ -116,7 +117,7 @@ def is_unpacked(content: UnpackStore, snapshotter: Snapshotter, target: Descript
     return True
 
 
-def _prepare(sn: Snapshotter, chain_id: str, parent: str, labels: dict[str, str]) -> tuple[str, list] | None:
+def _prepare(sn: Snapshotter, chain_id: str, parent: str, labels: dict[str, str]) -> tuple[str, list[Mount]] | None:
     """Prepare an extraction snapshot; None when the chain ID appeared meanwhile."""
     for _ in range(3):
         key = unpack_key(chain_id)

@@ -5,11 +5,11 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 import pytest
-from tests.fixtures.inprocess import InProcessDaemon, inprocess_daemon
-from tests.fixtures.registry import Registry
-
 from pyctrd.images.samples import SampleImage, build_samples, push_samples
 from pyctrd.remotes import DockerResolver
+
+from tests.fixtures.inprocess import InProcessDaemon, inprocess_daemon
+from tests.fixtures.registry import Registry
 
 
 @pytest.fixture(scope="session")

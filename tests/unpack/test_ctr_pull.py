@@ -9,13 +9,13 @@ import re
 from pathlib import Path
 
 import pytest
-from tests.fixtures.daemon import DaemonProcess
-from tests.fixtures.registry import Registry
-
 from pyctrd.cmd.pyctr.units import bytes_iec
 from pyctrd.core.images import chain_ids
 from pyctrd.core.mount import Mount, temp_mount
 from pyctrd.images.samples import SampleImage
+
+from tests.fixtures.daemon import DaemonProcess
+from tests.fixtures.registry import Registry
 
 from .conftest import file_tree
 

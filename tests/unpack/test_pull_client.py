@@ -10,10 +10,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.fixtures.faulty_http import FaultyProxy
-from tests.fixtures.inprocess import InProcessDaemon
-from tests.fixtures.registry import Registry
-
 from pyctrd.client import Client
 from pyctrd.core.images import chain_ids
 from pyctrd.errdefs import FailedPrecondition, InvalidArgument, NotFound
@@ -21,6 +17,10 @@ from pyctrd.images.blobmap import BlobMap
 from pyctrd.images.samples import SampleImage
 from pyctrd.images.samples.build import _image
 from pyctrd.remotes import DockerResolver, push_image
+
+from tests.fixtures.faulty_http import FaultyProxy
+from tests.fixtures.inprocess import InProcessDaemon
+from tests.fixtures.registry import Registry
 
 pytestmark = pytest.mark.requires_root  # overlay whiteouts are character devices
 OVERLAY = "io.containerd.snapshotter.v1.overlayfs"

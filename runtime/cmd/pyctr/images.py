@@ -4,17 +4,21 @@
 """
 from __future__ import annotations
 
+import os
+from collections.abc import Callable
+from typing import Any, TypeVar
+
 import click
 
 from ... import errdefs
-import os
-
 from ...client.unpack import is_unpacked
 from ...core.images import Image
 from ...core.images import platforms as plat
 from .app import AliasGroup, Context, pass_ctx
 from .tabwriter import TabWriter
 from .units import bytes_iec
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 
 class Group(AliasGroup):
@@ -104,14 +108,14 @@ def tag(ctx: Context, force: bool, source: str, targets: tuple[str, ...]) -> Non
             click.echo(target)
 
 
-def snapshotter_option() -> object:
+def snapshotter_option() -> Callable[[F], F]:
     return click.option("--snapshotter", default=lambda: os.environ.get("CONTAINERD_SNAPSHOTTER", "overlayfs"),
                         show_default="overlayfs", help="snapshotter name ($CONTAINERD_SNAPSHOTTER)")
 
 
 @command.command("check")
 @click.option("-q", "--quiet", is_flag=True, help="print only the ready image refs (complete and unpacked)")
-@snapshotter_option()  # type: ignore[operator]
+@snapshotter_option()
 @click.argument("filters", nargs=-1)
 @pass_ctx
 def check(ctx: Context, quiet: bool, snapshotter: str, filters: tuple[str, ...]) -> None:
@@ -153,4 +157,4 @@ def check(ctx: Context, quiet: bool, snapshotter: str, filters: tuple[str, ...])
         raise failed
 
 
-from . import images_transfer  # noqa: E402,F401 - registers pull/push/import/export on the group
+from . import images_transfer

@@ -60,7 +60,7 @@ def print_hosts(display: ProgressDisplay) -> None:
 @click.option("--platform", help="pull (and unpack) this platform, e.g. linux/arm64 (default: this host)")
 @click.option("--all-platforms", is_flag=True, help="fetch every platform (unpack only --platform/this host)")
 @click.option("--skip-unpack", is_flag=True, help="do not unpack the image into the snapshotter")
-@snapshotter_option()  # type: ignore[operator]
+@snapshotter_option()
 @registry_options
 @click.argument("ref")
 @pass_ctx
@@ -108,7 +108,7 @@ def push(ctx: Context, platform: str | None, plain_http: bool, user: str | None,
 @click.option("--all-platforms", is_flag=True, help="import content of every platform")
 @click.option("--platform", help="import this platform (default: this host)")
 @click.option("--no-unpack", is_flag=True, help="do not unpack the images")
-@snapshotter_option()  # type: ignore[operator]
+@snapshotter_option()
 @click.argument("archive", type=click.Path(exists=True, dir_okay=True))
 @pass_ctx
 def import_(ctx: Context, base_name: str | None, digests: bool, index_name: str | None, all_platforms: bool,

@@ -41,8 +41,8 @@ from dataclasses import replace
 from datetime import datetime
 
 from .... import errdefs
-from ....core import namespaces
 from ....core import labels as labels_
+from ....core import namespaces
 from ....core.filters import parse_all
 from ....core.mount import Mount
 from ....core.snapshots import (
@@ -238,7 +238,8 @@ class NamespacedSnapshotter:
                     bparent = prow["backend_key"]
                 bkey = self._next_key(c, ns, key)
             create = self.backend.view if kind is Kind.VIEW else self.backend.prepare
-            created, error, mounts = "", None, []
+            created, mounts = "", []
+            error: PyctrdError | None = None
             created_at = updated_at = self.clock()
             try:
                 mounts = create(bkey, bparent, filter_inherited_labels(base))
