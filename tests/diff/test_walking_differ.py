@@ -21,9 +21,9 @@ from pyctrd.core.ocispec import (
 from pyctrd.errdefs import NotFound, Unavailable
 from pyctrd.errdefs import NotImplemented as NotImplementedErr
 from pyctrd.plugin import InitContext, Plugin, Registration, types
-from pyctrd.plugins.diff.walking import WalkingDiff, readonly_mounts
 from pyctrd.plugins.content.local import LocalStore
 from pyctrd.plugins.content.local.writer import LocalWriter
+from pyctrd.plugins.diff.walking import WalkingDiff, readonly_mounts
 from pyctrd.plugins.diff.walking.plugin import REGISTRATION, WalkingConfig
 
 from tests.fixtures.blobs import write_blob
