@@ -60,7 +60,7 @@ from ..core.ocispec import Descriptor
 from ..core.snapshots import LABEL_SNAPSHOT_REF, UNPACK_KEY_FORMAT, Snapshotter, filter_inherited_labels
 from ..errdefs import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound, PyctrdError, Unknown
 
-__all__ = ["UnpackResult", "is_unpacked", "unpack", "unpack_key"]
+__all__ = ["UnpackResult", "UnpackStore", "is_unpacked", "unpack", "unpack_key"]
 
 
 class UnpackStore(Provider, Manager, Protocol):

@@ -5,6 +5,7 @@ pyctrd process; the snapshots land in its overlayfs root as containerd's do.
 """
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -138,3 +139,34 @@ def test_pyctr_images_pull_into_overlayfs(pyctrd: DaemonProcess, pushed: Registr
     again = pyctrd.pyctr("images", "pull", "--plain-http", pushed.ref("layered")).stdout
     assert re.search(rf"layer-{layered.layers[0].digest}:\s+exists", again)
     assert sorted(p.name for p in snaps.iterdir()) == ["1", "2", "3"]
+
+
+def test_pyctr_snapshots_commands_match_ctr(pyctrd: DaemonProcess) -> None:
+    def both(*args: str) -> str:
+        ours = pyctrd.pyctr("snapshots", "--snapshotter", "native", *args).stdout
+        theirs = pyctrd.ctr("snapshots", "--snapshotter", "native", *args).stdout
+        assert ours == theirs, args
+        return ours
+
+    pyctrd.pyctr("snapshots", "--snapshotter", "native", "prepare", "a", "")
+    mounts = json.loads(pyctrd.pyctr("snapshots", "--snapshotter", "native", "prepare", "--mounts", "b").stdout)
+    assert [m["Type"] for m in mounts] == ["bind"] and mounts[0]["Options"] == ["rbind", "rw"]
+    pyctrd.ctr("snapshots", "--snapshotter", "native", "commit", "A", "a")
+    pyctrd.pyctr("snapshots", "--snapshotter", "native", "view", "v", "A")
+    assert _rows(both("ls")) == [["KEY", "PARENT", "KIND"], ["A", "Committed"], ["b", "Active"], ["v", "A", "View"]]
+    assert both("tree") == " A\n  \\_ v\n b\n"
+    assert _rows(both("usage", "A"))[1][1:] == ["4.0", "KiB", "1"]
+    both("usage", "-b")
+    info = json.loads(both("info", "A"))
+    assert (info["Kind"], info["Name"], sorted(info["Labels"])) == ("Committed", "A", ["containerd.io/gc.root"])
+    b_root = json.loads(both("info", "b"))["Labels"]["containerd.io/gc.root"]
+    root = f"containerd.io/gc.root={b_root}"
+    labelled = pyctrd.pyctr("snapshots", "--snapshotter", "native", "label", "b", "team=red").stdout
+    assert set(labelled.strip().split(",")) == {root, "team=red"}
+    assert set(pyctrd.ctr("snapshots", "--snapshotter", "native", "label", "b").stdout.strip().split(",")) == {
+        root, "team=red"}  # ctr sees what pyctr set (in Go's map order)
+    assert pyctrd.pyctr("snapshots", "--snapshotter", "native", "label", "b", "team=").stdout.count("team") == 0
+    pyctrd.pyctr("snapshots", "--snapshotter", "native", "rm", "v", "b")
+    assert _rows(both("ls"))[1:] == [["A", "Committed"]]
+    failed = pyctrd.pyctr("snapshots", "--snapshotter", "native", "rm", "nope", check=False)
+    assert failed.returncode == 1 and "not found" in failed.stderr

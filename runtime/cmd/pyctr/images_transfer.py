@@ -23,7 +23,7 @@ from .app import Context, pass_ctx
 from .images import command, snapshotter_option
 from .progress import ProgressDisplay
 
-__all__ = ["pull", "push", "registry_options"]
+__all__ = ["export", "import_", "print_hosts", "pull", "push", "registry_options", "resolver"]
 
 
 def registry_options(f: Callable[..., Any]) -> Callable[..., Any]:
