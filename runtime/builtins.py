@@ -15,7 +15,13 @@ from .plugins.snapshots.zfs import plugin as _snapshots_zfs
 from .plugins.metadata.sqlite import plugin as _metadata_sqlite
 from .plugins.events.exchange import plugin as _events_exchange
 from .services.introspection import plugin as _introspection
-from .services.namespaces import plugin as _namespaces
+from .plugins.internal.restart import plugin as _restart
+from .services.containers import plugin as _containers
 from .services.events import plugin as _events
 from .services.healthcheck import plugin as _healthcheck
+from .services.namespaces import plugin as _namespaces
+from .plugins.internal.opt import plugin as _opt
+from .services.tasks import plugin as _tasks
+from .plugins.runtime.v2 import plugin as _runtime_v2
+from .plugins.monitor.cgroups import plugin as _monitor_cgroups
 from .services.version import plugin as _version

@@ -4,6 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from .containers import SQLiteContainerStore
 from .db import DB
 from .namespaces import NamespaceStore
 
@@ -16,6 +17,8 @@ class Metadata:
     Attributes:
         db: the SQLite database.
         namespaces: namespace records and labels.
+        containers: container records (their snapshots and labels are GC roots: see
+            :meth:`SQLiteContainerStore.references`).
         content: the local content store this layer namespaces (None if unavailable).
         snapshotters: ``{id: snapshotter}`` this layer namespaces.
     """
@@ -24,6 +27,7 @@ class Metadata:
                  content_sharing_policy: str = "shared") -> None:
         self.db = DB(path)
         self.namespaces = NamespaceStore(self.db)
+        self.containers = SQLiteContainerStore(self.db)
         self.content = content
         self.snapshotters = dict(snapshotters or {})
         self.content_sharing_policy = content_sharing_policy
