@@ -8,6 +8,8 @@ It speaks containerd's gRPC API, so it works against pyctrd *and* a real contain
     [p for p in c.plugins() if p.status != "ok"]  # what was skipped, and why
     c.namespaces.create("lab")
     with c.in_namespace("lab") as lab: ...
+    c.containers.create("c1", spec=spec, runtime="io.containerd.runc.v2")
+    task = c.tasks.create("c1", io=cio.capture()); task.start(); task.wait()
 
 Errors are :mod:`pyctrd.errdefs` kinds (NotFound, AlreadyExists, …), whichever daemon raised them.
 """
@@ -16,12 +18,16 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from . import cio
 from .connection import Connection, default_address
+from .containers import ContainersClient
 from .events import EventsClient
 from .introspection import IntrospectionClient, PluginInfo, VersionInfo
 from .namespaces import NamespacesClient
+from .tasks import Process, Task, TasksClient
 
-__all__ = ["Client", "PluginInfo", "VersionInfo", "default_address"]
+__all__ = ["Client", "ContainersClient", "PluginInfo", "Process", "Task", "TasksClient", "VersionInfo", "cio",
+           "default_address"]
 
 
 class Client:
@@ -33,6 +39,8 @@ class Client:
         self.introspection = IntrospectionClient(self.conn)
         self.namespaces = NamespacesClient(self.conn)
         self.events = EventsClient(self.conn)
+        self.containers = ContainersClient(self.conn)
+        self.tasks = TasksClient(self.conn)
 
     @property
     def address(self) -> str:

@@ -162,7 +162,7 @@ class Daemon:
                 continue
             try:
                 await astart()
-            except Exception as exc:  # noqa: BLE001 - recorded like an init failure
+            except Exception as exc:
                 log.exception("starting plugin %s", p.registration.uri)
                 if p.registration.uri in self.config.required_plugins:
                     raise FailedPrecondition(f"start required plugin {p.registration.uri}: {exc}") from exc
@@ -235,7 +235,7 @@ class Daemon:
                         r = fn()
                         if inspect.isawaitable(r):
                             await r
-                    except Exception:  # noqa: BLE001 - keep closing the others
+                    except Exception:
                         log.exception("closing plugin %s", p.registration.uri)
                     break
         if self._bound:

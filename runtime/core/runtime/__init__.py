@@ -30,9 +30,24 @@ from google.protobuf import any_pb2
 from ..mount import Mount
 
 __all__ = [
-    "CREATED", "PAUSED", "PAUSING", "RUNNING", "STATUSES", "STOPPED", "UNKNOWN", "ConsoleSize",
-    "CreateOpts", "ExecOpts", "Exit", "IO", "PlatformRuntime", "Process", "ProcessInfo", "State",
-    "Task", "TaskMonitor",
+    "CREATED",
+    "IO",
+    "PAUSED",
+    "PAUSING",
+    "RUNNING",
+    "STATUSES",
+    "STOPPED",
+    "UNKNOWN",
+    "ConsoleSize",
+    "CreateOpts",
+    "ExecOpts",
+    "Exit",
+    "PlatformRuntime",
+    "Process",
+    "ProcessInfo",
+    "State",
+    "Task",
+    "TaskMonitor",
 ]
 
 UNKNOWN, CREATED, RUNNING, STOPPED, PAUSED, PAUSING = "unknown", "created", "running", "stopped", "paused", \

@@ -13,6 +13,7 @@ publishes none, so no event is seen twice.
 from __future__ import annotations
 
 import asyncio
+import builtins
 import logging
 from collections.abc import Mapping
 from datetime import UTC, datetime
@@ -20,11 +21,23 @@ from typing import Any
 
 from google.protobuf import any_pb2
 
+from ... import errdefs
 from ...core import filters, mount
 from ...core.containers import Container, ContainerStore
-from ...core.runtime import (IO, ConsoleSize, CreateOpts, ExecOpts, Exit, PlatformRuntime, Process,
-                             ProcessInfo, State, Task, TaskMonitor)
-from ...errdefs import AlreadyExists, InvalidArgument, NotFound, NotImplemented, PyctrdError
+from ...core.runtime import (
+    IO,
+    ConsoleSize,
+    CreateOpts,
+    ExecOpts,
+    Exit,
+    PlatformRuntime,
+    Process,
+    ProcessInfo,
+    State,
+    Task,
+    TaskMonitor,
+)
+from ...errdefs import AlreadyExists, InvalidArgument, NotFound, PyctrdError
 
 __all__ = ["Tasks"]
 
@@ -96,7 +109,7 @@ class Tasks:
         """
         c = await self._container(container_id)
         if checkpoint:
-            raise NotImplemented("restoring a task from a checkpoint: pyctrd does not checkpoint tasks")
+            raise errdefs.NotImplemented("restoring a task from a checkpoint: pyctrd does not checkpoint tasks")
         if c.spec is None:
             raise InvalidArgument(f"container {container_id} has no spec")
         try:
@@ -164,7 +177,7 @@ class Tasks:
     async def resume(self, id: str) -> None:
         await (await self.task(id)).resume()
 
-    async def pids(self, id: str) -> list[ProcessInfo]:
+    async def pids(self, id: str) -> builtins.list[ProcessInfo]:
         return await (await self.task(id)).pids()
 
     async def checkpoint(self, id: str) -> None:
@@ -176,7 +189,7 @@ class Tasks:
     async def wait(self, id: str, exec_id: str = "") -> Exit:
         return await (await self._process(id, exec_id)).wait()
 
-    async def metrics(self, *fs: str) -> list[tuple[datetime, str, any_pb2.Any]]:
+    async def metrics(self, *fs: str) -> builtins.list[tuple[datetime, str, any_pb2.Any]]:
         """``(collected at, task id, stats)`` for tasks matching the filters (``id``,
         ``namespace``, ``runtime``); tasks that cannot answer are left out."""
         flt = filters.parse_all(fs)

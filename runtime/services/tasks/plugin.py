@@ -27,7 +27,8 @@ def _ts(dt: datetime | None) -> timestamp_pb2.Timestamp:
 
 
 def _process(s: State) -> task_pb2.Process:
-    return task_pb2.Process(id=s.id, pid=s.pid, status=STATUSES.index(s.status), stdin=s.io.stdin,
+    status: Any = STATUSES.index(s.status)  # the enum's number
+    return task_pb2.Process(id=s.id, pid=s.pid, status=status, stdin=s.io.stdin,
                             stdout=s.io.stdout, stderr=s.io.stderr, terminal=s.io.terminal,
                             exit_status=s.exit_status, exited_at=_ts(s.exited_at))
 

@@ -60,7 +60,7 @@ class RestartMonitor:
         while True:
             try:
                 await self.reconcile()
-            except Exception:  # noqa: BLE001 - one bad round must not stop the monitor
+            except Exception:
                 log.exception("reconcile")
             await self.sleep(self.interval)
 

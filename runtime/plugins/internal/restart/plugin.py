@@ -7,10 +7,12 @@ from ....config import Duration, setting
 from ....plugin import InitContext, Registration, register, types
 from .monitor import RestartMonitor
 
+DEFAULT_INTERVAL = Duration("10s")
+
 
 @dataclass
 class RestartConfig:
-    interval: Duration = setting(Duration("10s"), "How often labelled containers' tasks are checked")
+    interval: Duration = setting(DEFAULT_INTERVAL, "How often labelled containers' tasks are checked")  # noqa: RUF009
 
 
 def _init(ic: InitContext) -> RestartMonitor:

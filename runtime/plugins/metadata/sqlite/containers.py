@@ -11,6 +11,7 @@ import json
 import sqlite3
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
+from typing import cast
 
 from google.protobuf import any_pb2
 
@@ -75,7 +76,7 @@ def _adaptor(c: Container) -> filters.Adaptor:
             key = ".".join(path[1:])
             return c.labels.get(key, ""), key in c.labels
         return "", False
-    return field
+    return cast(filters.Adaptor, field)
 
 
 class SQLiteContainerStore:
@@ -204,9 +205,9 @@ class SQLiteContainerStore:
         A collector should treat every container as a root and mark what this yields, as
         containerd's ``scanRoots`` does for its containers bucket.
         """
-        sql, args = "SELECT namespace, id, snapshotter, snapshot_key, labels FROM containers", ()
+        sql, args = "SELECT namespace, id, snapshotter, snapshot_key, labels FROM containers", []
         if namespace is not None:
-            sql, args = sql + " WHERE namespace=?", (namespace,)
+            sql, args = sql + " WHERE namespace=?", [namespace]
         with self.db.view() as c:
             rows = c.execute(sql + " ORDER BY namespace, id", args).fetchall()
         for ns, cid, snapshotter, key, labels_text in rows:

@@ -26,8 +26,8 @@ import logging
 import os
 import shutil
 import sys
-from datetime import UTC
 from dataclasses import dataclass
+from datetime import UTC
 from pathlib import Path
 
 from google.protobuf import any_pb2

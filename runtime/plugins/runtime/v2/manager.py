@@ -27,11 +27,13 @@ import contextlib
 import logging
 import os
 import shutil
+import signal
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+
 from google.protobuf import timestamp_pb2
 
 from .... import ttrpc
@@ -41,8 +43,10 @@ from ....core.containers import ContainerStore
 from ....core.events import Publisher
 from ....core.runtime import CreateOpts, Exit
 from ....errdefs import AlreadyExists, NotFound, PyctrdError, Unavailable
+from ....ttrpc import sockets as ttrpc_sockets
 from .binary import ShimBinary, resolve_runtime
 from .bundle import Bundle, load_bundle, new_bundle
+from .orphans import OrphanReaper
 from .shim import ShimTask
 
 __all__ = ["ManagerConfig", "TaskManager"]
@@ -65,6 +69,15 @@ class ManagerConfig:
     cleanup_timeout: float = 5.0
     shutdown_timeout: float = 3.0
     resolve: Callable[[str], str] = field(default=resolve_runtime)
+
+
+def _alive(pid: int) -> bool:
+    """Is ``pid`` running (not gone, not a zombie)?"""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return False
 
 
 class ShimLog:
@@ -111,8 +124,9 @@ class TaskManager:
         self._tasks: dict[tuple[str, str], ShimTask] = {}
         self._reserved: set[tuple[str, str]] = set()
         self._logs: dict[tuple[str, str], ShimLog] = {}
-        self._pidfds: dict[tuple[str, str], int] = {}
+        self._pidfds: dict[int, int] = {}  # shim pid -> pidfd
         self._cleanups: set[asyncio.Task[None]] = set()
+        self.orphans = OrphanReaper()
         #: called with a task that went away (deleted, or its shim died): monitors unhook here
         self.on_removed: list[Callable[[ShimTask], None]] = []
 
@@ -156,20 +170,29 @@ class TaskManager:
             self._watch(key, task)
             await task.create(opts)
         except BaseException:
-            await self._abandon(key, bundle, task)
+            # shielded: a cancelled request (client gone) must still leave nothing behind
+            await asyncio.shield(self._abandon(key, bundle, task))
             raise
         self._tasks[key] = task
         return task
 
     async def _abandon(self, key: tuple[str, str], bundle: Bundle, task: ShimTask | None) -> None:
-        """Undo a failed create: the shim's view first (it unmounts), then ours."""
+        """Undo a failed create: ask the shim to clean up; if it cannot, kill it and run the
+        binary's ``delete`` (``runc delete --force``, unmount) as for a dead shim."""
         if task is not None:
             task.deleting = True
-            with contextlib.suppress(PyctrdError):
+            try:
                 await asyncio.wait_for(task.delete(), self.config.cleanup_timeout)
+                clean = True
+            except (PyctrdError, TimeoutError):
+                clean = False
             with contextlib.suppress(PyctrdError, TimeoutError):
                 await task.shutdown(self.config.shutdown_timeout)
             await task.close()
+            if not clean or _alive(task.shim_pid):
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(task.shim_pid, signal.SIGKILL)
+                await self._cleanup_dead_shim(key, None, task.binary, "failed create")
         self._forget(key)
         try:
             bundle.delete()
@@ -202,24 +225,22 @@ class TaskManager:
                           debug=logging.getLogger("pyctrd").isEnabledFor(logging.DEBUG))
 
     def _watch(self, key: tuple[str, str], task: ShimTask) -> None:
-        """Notice the shim's exit (a pidfd turns readable when its process ends)."""
+        """Notice the shim's exit (a pidfd turns readable when its process ends). The watch
+        stays until then, also for deleted tasks: a shim we started is our child to reap."""
         try:
             pidfd = os.pidfd_open(task.shim_pid)
         except OSError:  # already gone: handled as a dead shim right away
             self._spawn_cleanup(key, task)
             return
-        self._pidfds[key] = pidfd
+        self._pidfds[task.shim_pid] = pidfd
         asyncio.get_running_loop().add_reader(pidfd, self._shim_exited, key, task)
 
-    def _unwatch(self, key: tuple[str, str]) -> None:
-        pidfd = self._pidfds.pop(key, None)
+    def _shim_exited(self, key: tuple[str, str], task: ShimTask) -> None:
+        pidfd = self._pidfds.pop(task.shim_pid, None)
         if pidfd is not None:
             asyncio.get_running_loop().remove_reader(pidfd)
             os.close(pidfd)
-
-    def _shim_exited(self, key: tuple[str, str], task: ShimTask) -> None:
-        self._unwatch(key)
-        with contextlib.suppress(ChildProcessError):  # a shim we started is our child: reap it
+        with contextlib.suppress(ChildProcessError):  # reparented to us (we are a subreaper)
             os.waitpid(task.shim_pid, os.WNOHANG)
         if not task.deleting:
             log.info("shim disconnected", extra={"fields": {"id": task.id, "namespace": task.namespace}})
@@ -236,18 +257,17 @@ class TaskManager:
             for fn in self.on_removed:
                 try:
                     fn(task)
-                except Exception:  # noqa: BLE001 - a monitor's failure must not stop the cleanup
+                except Exception:
                     log.exception("on_removed callback for %s", task.id)
         return task
 
     def _forget(self, key: tuple[str, str]) -> None:
-        self._unwatch(key)
         shim_log = self._logs.pop(key, None)
         if shim_log is not None:
             shim_log.close()
 
     async def _cleanup_dead_shim(self, key: tuple[str, str], task: ShimTask | None,
-                                 binary: ShimBinary | None = None) -> None:
+                                 binary: ShimBinary | None = None, why: str = "shim disconnected") -> None:
         """containerd's ``cleanupAfterDeadShim``: shim delete, bundle removal, events if the
         task was still known."""
         ns, id = key
@@ -258,14 +278,18 @@ class TaskManager:
         self._forget(key)
         exit: Exit | None = None
         if binary is not None:
-            log.warning("cleaning up after shim disconnected", extra={"fields": {"id": id, "namespace": ns}})
+            log.warning("cleaning up after %s", why, extra={"fields": {"id": id, "namespace": ns}})
+            address = binary.bundle.read("address")
             try:
                 exit = await asyncio.wait_for(binary.delete(), self.config.cleanup_timeout)
             except (PyctrdError, TimeoutError) as exc:
-                log.warning("failed to clean up after shim disconnected: %s", exc,
+                log.warning("failed to clean up after %s: %s", why, exc,
                             extra={"fields": {"id": id, "namespace": ns}})
                 with contextlib.suppress(PyctrdError):
                     binary.bundle.delete()
+            if address:  # a killed shim cannot remove its own socket
+                with contextlib.suppress(PyctrdError):
+                    await ttrpc_sockets.remove_stale_socket(ttrpc_sockets.socket_path(address.strip()))
         if self._remove(key) is None:
             return  # never started, or deleted already: nothing to announce
         ts = timestamp_pb2.Timestamp()
@@ -308,7 +332,7 @@ class TaskManager:
                 task = await self._reconnect(key, bundle, binary)
             except (PyctrdError, OSError, TimeoutError) as exc:
                 log.warning("shim of task %s/%s is gone (%s): cleaning up", ns, d.name, exc)
-                await self._cleanup_dead_shim(key, None, binary)
+                await self._cleanup_dead_shim(key, None, binary, "shim gone while the daemon was down")
                 continue
             self._tasks[key] = task
             log.info("reconnected to shim of task %s/%s (pid %d)", ns, d.name, task.shim_pid)
@@ -347,13 +371,20 @@ class TaskManager:
 
     async def astart(self) -> None:
         """Run by the daemon once every plugin is initialised: reload what a previous daemon left."""
+        self.orphans.start()
         await self.load_existing()
 
     async def aclose(self) -> None:
         """Let go of every shim (they keep running: a restarted daemon reconnects)."""
+        self.orphans.stop()
         for t in list(self._cleanups):
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await t
         for key, task in list(self._tasks.items()):
             self._forget(key)
             await task.close()
+        loop = asyncio.get_running_loop()
+        for pidfd in self._pidfds.values():
+            loop.remove_reader(pidfd)
+            os.close(pidfd)
+        self._pidfds.clear()

@@ -17,9 +17,12 @@ def _default_platforms() -> list[str]:
     return ["/".join(filter(None, (p["os"], p["architecture"], p.get("variant"))))]
 
 
+DEFAULT_PLATFORMS = _default_platforms()
+
+
 @dataclass
 class RuntimeV2Config:
-    platforms: list[str] = setting(_default_platforms(), "Platforms (os/arch[/variant]) tasks can run on")
+    platforms: list[str] = setting(DEFAULT_PLATFORMS, "Platforms (os/arch[/variant]) tasks can run on")  # noqa: RUF009
     sched_core: bool = setting(False, "Ask shims to enable Linux core scheduling (SCHED_CORE=1)")
 
 

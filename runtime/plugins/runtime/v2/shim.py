@@ -12,12 +12,21 @@ from typing import Any
 
 from google.protobuf import any_pb2, timestamp_pb2
 
-from .... import identifiers, ttrpc
+from .... import errdefs, identifiers, ttrpc
 from ...._api.containerd.api.types import mount_pb2
 from ...._api.containerd.runtime.v2.task import shim_pb2
-from ....core.runtime import (STATUSES, UNKNOWN, ConsoleSize, CreateOpts, ExecOpts, Exit, IO, ProcessInfo,
-                              State)
-from ....errdefs import InvalidArgument, NotFound, NotImplemented, Unavailable
+from ....core.runtime import (
+    IO,
+    STATUSES,
+    UNKNOWN,
+    ConsoleSize,
+    CreateOpts,
+    ExecOpts,
+    Exit,
+    ProcessInfo,
+    State,
+)
+from ....errdefs import InvalidArgument, NotFound, Unavailable
 from .binary import ShimBinary
 from .bundle import Bundle
 
@@ -29,7 +38,8 @@ TASK_SERVICE = shim_pb2.DESCRIPTOR.services_by_name["Task"]
 
 
 def when(ts: timestamp_pb2.Timestamp) -> datetime:
-    return ts.ToDatetime(tzinfo=UTC)
+    t: datetime = ts.ToDatetime(tzinfo=UTC)
+    return t
 
 
 def _state(r: shim_pb2.StateResponse, id: str) -> State:
@@ -40,6 +50,8 @@ def _state(r: shim_pb2.StateResponse, id: str) -> State:
 
 class ShimProcess:
     """Process ``exec_id`` of a task ("" is the init process)."""
+
+    id: str
 
     def __init__(self, shim: ShimTask, exec_id: str) -> None:
         self.shim = shim
@@ -109,7 +121,7 @@ class ShimTask(ShimProcess):
 
     async def connect(self, timeout: float | None = None) -> shim_pb2.ConnectResponse:
         """Ask the shim who it is; also how a restarted daemon checks a shim is alive."""
-        r = await self.api.Connect(shim_pb2.ConnectRequest(id=self.id), timeout=timeout)
+        r: shim_pb2.ConnectResponse = await self.api.Connect(shim_pb2.ConnectRequest(id=self.id), timeout=timeout)
         self.shim_pid = int(r.shim_pid)
         return r
 
@@ -166,7 +178,7 @@ class ShimTask(ShimProcess):
         return (await self.api.Stats(shim_pb2.StatsRequest(id=self.id))).stats
 
     async def checkpoint(self, path: str, options: any_pb2.Any | None) -> None:
-        raise NotImplemented(f"checkpoint of task {self.id}: pyctrd does not checkpoint tasks (no CRIU)")
+        raise errdefs.NotImplemented(f"checkpoint of task {self.id}: pyctrd does not checkpoint tasks (no CRIU)")
 
     async def shutdown(self, timeout: float) -> None:
         """Ask the shim to exit (it refuses while it still has tasks); a closed connection is fine."""
