@@ -27,7 +27,7 @@ from .._api.containerd.api.types import mount_pb2
 from ..core import mount, typeurl
 from ..core.runtime import IO as IOConfig
 from ..core.runtime import STATUSES, Exit, ProcessInfo, State
-from ..errdefs import InvalidArgument, NotFound, PyctrdError
+from ..errdefs import FailedPrecondition, InvalidArgument, NotFound, PyctrdError
 from . import cio
 from .connection import Connection
 
@@ -185,13 +185,13 @@ class Task(Process):
         Raises:
             FailedPrecondition: it is still running (without ``force``).
         """
-        if force:
-            try:
-                if self.status().status != "stopped":
-                    self.kill(signals.SIGKILL, all=True)
-                    self._tasks._stub.Wait(pb.WaitRequest(container_id=self.container_id), timeout=30)
-            except NotFound:
-                pass
+        status = self.status().status
+        if force and status not in ("stopped", "created"):
+            self.kill(signals.SIGKILL, all=True)
+            self._tasks._stub.Wait(pb.WaitRequest(container_id=self.container_id), timeout=30)
+        elif status not in ("stopped", "created", "unknown"):
+            # as containerd's client: the shim's own answer would be an opaque Unknown
+            raise FailedPrecondition(f"task must be stopped before deletion: {status}")
         r = self._tasks._stub.Delete(pb.DeleteTaskRequest(container_id=self.container_id))
         if self.io is not None:
             self.io.wait(timeout=2)
