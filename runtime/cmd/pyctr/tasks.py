@@ -193,6 +193,17 @@ _V2_TABLE = [(f"{k}", k) for k in ("pids.current", "pids.limit", "cpu.usage_usec
                                    "memory.usage", "memory.usage_limit", "memory.swap_usage", "memory.swap_limit")]
 
 
+def _plain(msg: Message) -> dict[str, Any]:
+    """Set fields as plain values, numbers as numbers (Go's JSON of the metrics struct)."""
+    out: dict[str, Any] = {}
+    for f, value in msg.ListFields():
+        if f.message_type is not None:
+            out[f.name] = [_plain(v) for v in value] if f.is_repeated else _plain(value)
+        else:
+            out[f.name] = list(value) if f.is_repeated else value
+    return out
+
+
 def _get(msg: Any, path: str) -> str:
     for part in path.split("."):
         msg = getattr(msg, part)
@@ -211,7 +222,7 @@ def metrics(ctx: Context, fmt: str, id: str) -> None:
         raise errdefs.NotFound(f"metrics of task {id}")
     ts, _, data = found[0]
     if fmt == "json":
-        click.echo(json.dumps(json_format.MessageToDict(data, preserving_proto_field_name=True), indent=2))
+        click.echo(json.dumps(_plain(data), indent=2))
         return
     w = TabWriter(click.get_text_stream("stdout"), minwidth=1, padding=4)
     w.write(f"ID\tTIMESTAMP\t\n{id}\t{go_timestamp(ts)}\t\n\nMETRIC\tVALUE\t\n")
