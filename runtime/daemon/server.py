@@ -41,6 +41,7 @@ from ..plugins.events.exchange import Exchange
 from ..ttrpc import Server as TTRPCServer
 from .metrics import CallCounter, MetricsServer, render
 from .plugin_config import is_disabled, plugin_configs
+from .systemd import notify
 
 __all__ = ["Daemon", "socket_in_use"]
 
@@ -205,6 +206,7 @@ class Daemon:
         self.boot_seconds = time.perf_counter() - t0
         log.info("serving...", extra={"fields": {"address": self.address}})
         log.info("pyctrd successfully booted in %.6fs", self.boot_seconds)
+        notify("READY=1")
 
     def metrics_text(self) -> str:
         subs = float(self.exchange.subscriber_count()) if self.exchange else 0.0
@@ -219,6 +221,7 @@ class Daemon:
     # -- shutdown -------------------------------------------------------------------------
     async def stop(self, grace: float = 1.0) -> None:
         log.info("stopping pyctrd")
+        notify("STOPPING=1")
         if self.server is not None:
             await self.server.stop(grace)
         if self.ttrpc_server is not None:

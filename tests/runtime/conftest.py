@@ -39,11 +39,10 @@ RUNTIME = "io.containerd.runc.v2"
 SHIM = shutil.which("containerd-shim-runc-v2")
 TASK_DIR = "io.containerd.runtime.v2.task"
 
-needs_go_shim = [
-    pytest.mark.requires_root,
-    pytest.mark.skipif(SHIM is None or shutil.which("runc") is None or not os.path.exists("/usr/bin/busybox"),
-                       reason="needs containerd-shim-runc-v2, runc and busybox-static"),
-]
+go_shim_installed = pytest.mark.skipif(
+    SHIM is None or shutil.which("runc") is None or not os.path.exists("/usr/bin/busybox"),
+    reason="needs containerd-shim-runc-v2, runc and busybox-static")
+needs_go_shim = [pytest.mark.requires_root, go_shim_installed]
 
 
 def shim_pids(namespace: str) -> list[int]:
@@ -135,6 +134,7 @@ class Env:
     rootfs: Path
     fifo_dir: Path
     client: Client
+    config_text: str | None = None
     extra_namespaces: list[str] = field(default_factory=list)
 
     @property
@@ -180,7 +180,7 @@ class Env:
               ) -> subprocess.CompletedProcess[str]:
         env = dict(os.environ, PYCTRD_RUNTIME=RUNTIME)
         r = subprocess.run([*pyctr_argv(self), *args], capture_output=True, text=True, timeout=timeout,
-                           input=input, env=env)
+                           input=input, env=env, check=False)
         if check and r.returncode != 0:
             raise AssertionError(f"pyctr {' '.join(args)} failed ({r.returncode}):\n{r.stdout}\n{r.stderr}")
         return r
@@ -190,7 +190,7 @@ class Env:
         self.client.close()
         self.daemon.stop(sig)
         base = self.daemon.root.parent
-        self.daemon = start_daemon(base)
+        self.daemon = start_daemon(base, config_text=self.config_text)
         self.client = self.daemon.client(self.namespace)
 
 
@@ -250,10 +250,16 @@ def busybox_rootfs(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture
-def rt(short_tmp: Path, busybox_rootfs: Path) -> Iterator[Env]:
+def rt_config() -> str | None:
+    """The daemon's config file text for ``rt`` (a test module overrides this fixture)."""
+    return None
+
+
+@pytest.fixture
+def rt(short_tmp: Path, busybox_rootfs: Path, rt_config: str | None) -> Iterator[Env]:
     ns = f"pyctrd-rt{secrets.token_hex(3)}"
-    daemon = start_daemon(short_tmp)
-    env = Env(daemon, ns, busybox_rootfs, short_tmp / "fifo", daemon.client(ns))
+    daemon = start_daemon(short_tmp, config_text=rt_config)
+    env = Env(daemon, ns, busybox_rootfs, short_tmp / "fifo", daemon.client(ns), rt_config)
     problems: list[str] = []
     try:
         yield env

@@ -21,10 +21,9 @@ from . import Container, RuntimeInfo
 __all__ = ["from_proto", "to_proto"]
 
 
-def _ts(dt: datetime | None) -> timestamp_pb2.Timestamp:
+def _ts(dt: datetime) -> timestamp_pb2.Timestamp:
     ts = timestamp_pb2.Timestamp()
-    if dt is not None:
-        ts.FromDatetime(dt.astimezone(UTC).replace(tzinfo=None))
+    ts.FromDatetime(dt.astimezone(UTC).replace(tzinfo=None))
     return ts
 
 
@@ -34,8 +33,11 @@ def _copy(a: any_pb2.Any) -> any_pb2.Any:
 
 def to_proto(c: Container) -> pb.Container:
     out = pb.Container(id=c.id, labels=c.labels, image=c.image, snapshotter=c.snapshotter,
-                       snapshot_key=c.snapshot_key, created_at=_ts(c.created_at),
-                       updated_at=_ts(c.updated_at))
+                       snapshot_key=c.snapshot_key)
+    if c.created_at is not None:
+        out.created_at.CopyFrom(_ts(c.created_at))
+    if c.updated_at is not None:
+        out.updated_at.CopyFrom(_ts(c.updated_at))
     out.runtime.name = c.runtime.name
     if c.runtime.options is not None:
         out.runtime.options.CopyFrom(c.runtime.options)

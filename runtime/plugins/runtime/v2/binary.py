@@ -138,6 +138,7 @@ class ShimBinary:
 
     def _env(self) -> dict[str, str]:
         env = dict(os.environ, GOMAXPROCS="2", TTRPC_ADDRESS=self.ttrpc_address)
+        env.pop("NOTIFY_SOCKET", None)  # systemd's readiness socket is the daemon's, not a shim's
         if self.sched_core:
             env["SCHED_CORE"] = "1"
         return env
