@@ -26,7 +26,7 @@ from ..core.containers.proto import from_proto, to_proto
 from ..errdefs import FailedPrecondition, InvalidArgument, NotFound, NotImplemented
 from .connection import Connection
 
-__all__ = ["DEFAULT_RUNTIME", "RUNC_RUNTIME", "ContainersClient", "pack_spec", "spec_of"]
+__all__ = ["DEFAULT_RUNTIME", "RUNC_RUNTIME", "ContainersClient", "default_runtime", "pack_spec", "spec_of"]
 
 #: pyctrd's own shim; ``$PYCTRD_RUNTIME`` overrides it (tests use the Go shim's runtime).
 DEFAULT_RUNTIME = "io.containerd.pyrunc.v1"

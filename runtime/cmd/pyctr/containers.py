@@ -17,7 +17,6 @@ from .namespaces import parse_labels
 from .run import container_options, create_container
 from .tabwriter import TabWriter
 
-__all__ = ["command", "go_time", "info_json"]
 
 
 class Group(AliasGroup):

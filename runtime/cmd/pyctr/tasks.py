@@ -17,7 +17,6 @@ from .app import AliasGroup, Context, pass_ctx
 from .attached import io_creator, raw_terminal, wait_attached
 from .tabwriter import TabWriter
 
-__all__ = ["command", "go_timestamp", "parse_signal"]
 
 
 class Group(AliasGroup):

@@ -1,6 +1,7 @@
 """Registers the tasks service and its gRPC servicer (``containerd.services.tasks.v1.Tasks``)."""
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -19,7 +20,9 @@ from ...plugin import InitContext, Registration, register, types
 from ..base import servicer, to_timestamp
 from .local import Tasks
 
-__all__ = ["TasksService"]
+__all__ = ["TasksService", "TasksServiceConfig"]
+
+log = logging.getLogger("pyctrd.tasks")
 
 
 def _ts(dt: datetime | None) -> timestamp_pb2.Timestamp:
@@ -127,6 +130,8 @@ class TasksServiceConfig:
 
 
 def _local(ic: InitContext) -> Tasks:
+    if ic.config.rdt_config_file:
+        log.warning("rdt_config_file is set but pyctrd does not support Intel RDT: ignored")
     runtime = ic.get_by_id(types.RUNTIME_V2, "task")
     try:
         monitor = ic.get(types.MONITOR)

@@ -49,7 +49,7 @@ from .bundle import Bundle, load_bundle, new_bundle
 from .orphans import OrphanReaper
 from .shim import ShimTask
 
-__all__ = ["ManagerConfig", "TaskManager"]
+__all__ = ["ManagerConfig", "ShimLog", "TaskManager"]
 
 log = logging.getLogger("pyctrd.runtime")
 

@@ -37,7 +37,7 @@ log = logging.getLogger("pyctrd.runtime")
 TASK_SERVICE = shim_pb2.DESCRIPTOR.services_by_name["Task"]
 
 
-def when(ts: timestamp_pb2.Timestamp) -> datetime:
+def _when(ts: timestamp_pb2.Timestamp) -> datetime:
     t: datetime = ts.ToDatetime(tzinfo=UTC)
     return t
 
@@ -45,7 +45,7 @@ def when(ts: timestamp_pb2.Timestamp) -> datetime:
 def _state(r: shim_pb2.StateResponse, id: str) -> State:
     status = STATUSES[r.status] if 0 <= r.status < len(STATUSES) else UNKNOWN
     return State(id, r.pid, status, IO(r.stdin, r.stdout, r.stderr, r.terminal), r.exit_status,
-                 when(r.exited_at) if r.HasField("exited_at") else None)
+                 _when(r.exited_at) if r.HasField("exited_at") else None)
 
 
 class ShimProcess:
@@ -79,7 +79,7 @@ class ShimProcess:
 
     async def wait(self) -> Exit:
         r = await self.shim.api.Wait(shim_pb2.WaitRequest(id=self.shim.id, exec_id=self.exec_id))
-        return Exit(0, r.exit_status, when(r.exited_at))
+        return Exit(0, r.exit_status, _when(r.exited_at))
 
     async def resize_pty(self, size: ConsoleSize) -> None:
         await self.shim.api.ResizePty(shim_pb2.ResizePtyRequest(id=self.shim.id, exec_id=self.exec_id,
@@ -90,7 +90,7 @@ class ShimProcess:
 
     async def delete(self) -> Exit:
         r = await self.shim.api.Delete(shim_pb2.DeleteRequest(id=self.shim.id, exec_id=self.exec_id))
-        return Exit(r.pid, r.exit_status, when(r.exited_at))
+        return Exit(r.pid, r.exit_status, _when(r.exited_at))
 
 
 class ShimTask(ShimProcess):
