@@ -12,6 +12,8 @@ import subprocess
 import termios
 import time
 
+from pyctrd.client import cio
+
 from .conftest import RUNTIME, Env, needs_go_shim, pyctr_argv, wait_for
 
 pytestmark = needs_go_shim
@@ -132,3 +134,24 @@ def test_run_with_a_terminal(rt: Env) -> None:
         _, status = os.waitpid(pid, 0)
         os.close(fd)
     assert os.waitstatus_to_exitcode(status) == 4
+
+
+def test_attach_to_a_task_s_fifos(rt: Env) -> None:
+    rt.container("a1", "sh", "-c", "read line; echo got $line; exit 3")
+    fifos = cio.new_fifo_set(rt.fifo_dir, "a1")
+    # hold the read ends while the shim opens its write ends (as a detached `ctr run -d` does), then let go
+    held = [os.open(p, os.O_RDONLY | os.O_NONBLOCK) for p in (fifos.stdout, fifos.stderr)]
+    task = rt.client.tasks.create("a1", io=cio.IO(fifos.config, fifos))
+    for fd in held:
+        os.close(fd)
+    task.start()
+    r = rt.pyctr("tasks", "attach", "a1", input="hello\n", check=False)
+    assert (r.returncode, r.stdout) == (3, "got hello\n")
+    task.delete()
+    assert not os.path.exists(fifos.dir)
+    rt.client.containers.delete("a1")
+    r = rt.pyctr("run", "-d", "--rootfs", str(rt.rootfs), "-", "a2", "sleep", "100")
+    r = rt.pyctr("tasks", "attach", "a2", check=False)
+    assert r.returncode == 1 and "no stdio FIFOs" in r.stderr
+    rt.client.tasks.get("a2").delete(force=True)
+    rt.client.containers.delete("a2")

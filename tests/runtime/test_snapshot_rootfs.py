@@ -14,6 +14,7 @@ import shutil
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Self
 
 import pytest
 from pyctrd.cgroups import Hierarchies
@@ -39,7 +40,7 @@ class InProcess:
         self.loop = asyncio.new_event_loop()
         self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
 
-    def __enter__(self) -> InProcess:
+    def __enter__(self) -> Self:
         self.thread.start()
         asyncio.run_coroutine_threadsafe(self.daemon.start(), self.loop).result(60)
         return self

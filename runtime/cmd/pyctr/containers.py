@@ -18,7 +18,6 @@ from .run import container_options, create_container
 from .tabwriter import TabWriter
 
 
-
 class Group(AliasGroup):
     aliases = {"list": "ls", "remove": "rm", "delete": "rm", "del": "rm"}
 

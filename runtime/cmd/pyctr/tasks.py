@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import signal as signals
+import sys
 from datetime import UTC, datetime
 from typing import Any
 
@@ -11,12 +12,12 @@ from google.protobuf import json_format
 from google.protobuf.message import Message
 
 from ... import errdefs
+from ...client import Process
 from ...client.cio import DEFAULT_FIFO_DIR, IO, FIFOSet
 from ...core import typeurl
 from .app import AliasGroup, Context, pass_ctx
 from .attached import io_creator, raw_terminal, wait_attached
 from .tabwriter import TabWriter
-
 
 
 class Group(AliasGroup):
@@ -127,8 +128,6 @@ def kill(ctx: Context, sig: str, all_: bool, exec_id: str, id: str) -> None:
         sig = ctx.client.containers.get(id).labels.get("io.containerd.image.config.stop-signal", "SIGTERM")
     task = ctx.client.tasks.get(id)
     if exec_id:
-        from ...client.tasks import Process
-
         Process(ctx.client.tasks, id, exec_id).kill(parse_signal(sig))
     else:
         task.kill(parse_signal(sig), all=all_)
@@ -243,8 +242,6 @@ def rm(ctx: Context, force: bool, exec_id: str, ids: tuple[str, ...]) -> None:
         try:
             task = ctx.client.tasks.get(id)
             if exec_id:
-                from ...client.tasks import Process
-
                 Process(ctx.client.tasks, id, exec_id).delete()
                 continue
             if not force and task.status().status not in ("stopped", "created"):
@@ -268,8 +265,6 @@ def attach(ctx: Context, id: str) -> None:
     state = ctx.client.tasks.get(id).status()
     if not state.io.stdout:
         raise errdefs.FailedPrecondition(f"task {id} has no stdio FIFOs to attach to (it was started detached)")
-    import sys
-
     fifos = FIFOSet("", state.io.stdin, state.io.stdout, state.io.stderr, state.io.terminal)
     io = IO(fifos.config, fifos, sys.stdin.buffer if state.io.stdin else None, sys.stdout.buffer,
             sys.stderr.buffer if state.io.stderr else None)
