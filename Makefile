@@ -13,7 +13,7 @@ STAMP_PIP := $(VENV)/.pip-$(shell cat pyproject.toml setup.py | md5sum | cut -c1
 LAB_DIR ?= $(CURDIR)/.lab
 PYTEST_ARGS ?=
 
-.PHONY: all deps venv api test test-fast lab bench soak lint typecheck clean
+.PHONY: all deps venv api test test-fast notebooks lab bench soak lint typecheck clean
 
 all: test
 
@@ -49,6 +49,10 @@ test: venv
 
 test-fast: venv
 	$(BIN)/python -m pytest -q -x -m "not slow" $(PYTEST_ARGS)
+
+# The notebooks alone, as CI's nbmake runs them (make test runs them too: tests/notebooks/).
+notebooks: venv
+	$(BIN)/python -m pytest -q --nbmake --nbmake-timeout=120 notebooks/
 
 lint: venv
 	$(BIN)/ruff check runtime diagrams widgets tests scripts

@@ -13,12 +13,17 @@ from .plugins.snapshots.native import plugin as _snapshots_native
 from .plugins.snapshots.overlayfs import plugin as _snapshots_overlayfs
 from .plugins.snapshots.zfs import plugin as _snapshots_zfs
 from .plugins.metadata.sqlite import plugin as _metadata_sqlite
+from .plugins.diff.walking import plugin as _diff_walking
 from .plugins.events.exchange import plugin as _events_exchange
+from .plugins.gc.scheduler import plugin as _gc_scheduler
 from .services.introspection import plugin as _introspection
 from .plugins.internal.restart import plugin as _restart
 from .services.containers import plugin as _containers
+from .services.content import plugin as _content
 from .services.events import plugin as _events
 from .services.healthcheck import plugin as _healthcheck
+from .services.images import plugin as _images
+from .services.leases import plugin as _leases
 from .services.namespaces import plugin as _namespaces
 from .plugins.internal.opt import plugin as _opt
 from .services.tasks import plugin as _tasks

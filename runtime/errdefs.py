@@ -20,25 +20,36 @@ whichever side of the wire raised it:
 >>> str(AlreadyExists())
 'already exists'
 
-:data:`GRPC_CODES` is the single table; :func:`to_grpc` and :func:`from_grpc` are the only
-functions that read it. Servicers never build status codes by hand: they raise these errors
-and the :func:`grpc_errors` decorator on their class does the rest.
+:data:`CODES` is the single table, kind -> :class:`Code` (gRPC's status numbers, which
+ttrpc uses too); :func:`to_status` and :func:`from_status` are the only functions that read
+it. :func:`to_grpc`, :func:`from_grpc` and :data:`GRPC_CODES` are the same with
+``grpc.StatusCode`` values: they import grpc when first used, never at import time, so a
+ttrpc-only process (a shim) does not pay for grpc. Servicers never build status codes by
+hand: they raise these errors and the :func:`grpc_errors` decorator on their class does the
+rest.
 """
 from __future__ import annotations
 
+import enum
 import errno
 import functools
-import inspect
-import sqlite3
+import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING
 
-import grpc
+if TYPE_CHECKING:  # annotations only: a shim's start-up imports neither typing's runtime nor grpc
+    from typing import Any, TypeVar
+
+    import grpc
+
+    C = TypeVar("C", bound=type)
 
 __all__ = [
+    "CODES",
     "GRPC_CODES",
     "AlreadyExists",
+    "Code",
     "FailedPrecondition",
     "InvalidArgument",
     "NotFound",
@@ -47,9 +58,11 @@ __all__ = [
     "Unavailable",
     "Unknown",
     "from_grpc",
+    "from_status",
     "grpc_errors",
     "map_exceptions",
     "to_grpc",
+    "to_status",
 ]
 
 
@@ -120,57 +133,132 @@ class Unknown(PyctrdError):
     suffix = "unknown"
 
 
-#: The one table between pyctrd's errors and gRPC status codes (read in both directions).
-GRPC_CODES: dict[type[PyctrdError], grpc.StatusCode] = {
-    NotFound: grpc.StatusCode.NOT_FOUND,
-    AlreadyExists: grpc.StatusCode.ALREADY_EXISTS,
-    InvalidArgument: grpc.StatusCode.INVALID_ARGUMENT,
-    FailedPrecondition: grpc.StatusCode.FAILED_PRECONDITION,
-    Unavailable: grpc.StatusCode.UNAVAILABLE,
-    NotImplemented: grpc.StatusCode.UNIMPLEMENTED,
-    Unknown: grpc.StatusCode.UNKNOWN,
+class Code(enum.IntEnum):
+    """gRPC's status codes by number: what travels on the wire, in gRPC and ttrpc alike.
+
+    The same numbers as ``grpc.StatusCode``, without importing grpc (a shim, which speaks
+    only ttrpc, must start fast; grpc alone costs ~30 ms).
+    """
+
+    OK = 0
+    CANCELLED = 1
+    UNKNOWN = 2
+    INVALID_ARGUMENT = 3
+    DEADLINE_EXCEEDED = 4
+    NOT_FOUND = 5
+    ALREADY_EXISTS = 6
+    PERMISSION_DENIED = 7
+    RESOURCE_EXHAUSTED = 8
+    FAILED_PRECONDITION = 9
+    ABORTED = 10
+    OUT_OF_RANGE = 11
+    UNIMPLEMENTED = 12
+    INTERNAL = 13
+    UNAVAILABLE = 14
+    DATA_LOSS = 15
+    UNAUTHENTICATED = 16
+
+
+#: The one table between pyctrd's errors and status codes (read in both directions).
+CODES: dict[type[PyctrdError], Code] = {
+    NotFound: Code.NOT_FOUND,
+    AlreadyExists: Code.ALREADY_EXISTS,
+    InvalidArgument: Code.INVALID_ARGUMENT,
+    FailedPrecondition: Code.FAILED_PRECONDITION,
+    Unavailable: Code.UNAVAILABLE,
+    NotImplemented: Code.UNIMPLEMENTED,
+    Unknown: Code.UNKNOWN,
 }
-_KINDS: dict[grpc.StatusCode, type[PyctrdError]] = {code: kind for kind, code in GRPC_CODES.items()}
+_KINDS: dict[int, type[PyctrdError]] = {code: kind for kind, code in CODES.items()}
+
+if TYPE_CHECKING:
+    #: :data:`CODES` with ``grpc.StatusCode`` values, built on first use (see ``__getattr__``).
+    GRPC_CODES: dict[type[PyctrdError], grpc.StatusCode]
+
+
+def __getattr__(name: str) -> Any:
+    # GRPC_CODES is derived from CODES the first time someone asks, so that importing
+    # errdefs never imports grpc.
+    if name == "GRPC_CODES":
+        import grpc
+
+        by_number = {code.value[0]: code for code in grpc.StatusCode}
+        table = {kind: by_number[code] for kind, code in CODES.items()}
+        globals()["GRPC_CODES"] = table
+        return table
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def to_status(exc: BaseException) -> tuple[Code, str]:
+    """The status code and message a server sends for ``exc`` (gRPC or ttrpc).
+
+    >>> to_status(NotFound("image x"))
+    (<Code.NOT_FOUND: 5>, 'image x: not found')
+    >>> to_status(ValueError("boom"))
+    (<Code.UNKNOWN: 2>, 'boom')
+    """
+    for kind in type(exc).__mro__:
+        if kind in CODES:
+            return CODES[kind], str(exc)
+    return Code.UNKNOWN, str(exc) or type(exc).__name__
+
+
+def from_status(code: int | None, message: str) -> PyctrdError:
+    """The pyctrd error for a status code number a client received.
+
+    Codes with no kind of their own (DEADLINE_EXCEEDED, CANCELLED, …) become :class:`Unknown`,
+    keeping the code's name in the message.
+
+    >>> from_status(6, 'namespace "x": already exists')
+    AlreadyExists('namespace "x": already exists')
+    >>> from_status(Code.DEADLINE_EXCEEDED, "too late")
+    Unknown('too late (DEADLINE_EXCEEDED): unknown')
+    """
+    kind = _KINDS.get(code) if code is not None else None
+    if kind is None:
+        name = Code(code).name if code is not None and code in Code._value2member_map_ else "UNKNOWN"
+        return Unknown(f"{message} ({name})" if message else name)
+    return kind(message)
 
 
 def to_grpc(exc: BaseException) -> tuple[grpc.StatusCode, str]:
-    """The status code and message a server sends for ``exc``.
+    """:func:`to_status` with a ``grpc.StatusCode`` (for grpc.aio servicers).
 
     >>> to_grpc(NotFound("image x"))
     (<StatusCode.NOT_FOUND: (5, 'not found')>, 'image x: not found')
     >>> to_grpc(ValueError("boom"))[0]
     <StatusCode.UNKNOWN: (2, 'unknown')>
     """
-    for kind in type(exc).__mro__:
-        if kind in GRPC_CODES:
-            return GRPC_CODES[kind], str(exc)  # type: ignore[index]
-    return grpc.StatusCode.UNKNOWN, str(exc) or type(exc).__name__
+    import grpc
+
+    code, message = to_status(exc)
+    return grpc.StatusCode[code.name], message
 
 
 def from_grpc(code: grpc.StatusCode | None, message: str) -> PyctrdError:
-    """The pyctrd error for a status a client received.
+    """:func:`from_status` for a ``grpc.StatusCode`` a gRPC client received.
 
-    Codes with no kind of their own (DEADLINE_EXCEEDED, CANCELLED, …) become :class:`Unknown`,
-    keeping the code's name in the message.
-
+    >>> import grpc
     >>> from_grpc(grpc.StatusCode.ALREADY_EXISTS, 'namespace "x": already exists')
     AlreadyExists('namespace "x": already exists')
     """
-    kind = _KINDS.get(code) if code is not None else None
-    if kind is None:
-        name = code.name if code is not None else "UNKNOWN"
-        return Unknown(f"{message} ({name})" if message else name)
-    return kind(message)
+    return from_status(None if code is None else code.value[0], message)
 
 
 def _abort_code(exc: BaseException) -> tuple[grpc.StatusCode, str]:
     if isinstance(exc, PyctrdError):
         return to_grpc(exc)
+    import grpc
+
     return grpc.StatusCode.UNKNOWN, f"{type(exc).__name__}: {exc}"
 
 
 def _wrap(method: Callable[..., Any]) -> Callable[..., Any]:
     """Wrap one grpc.aio servicer method (coroutine or async generator)."""
+    import inspect
+
+    import grpc
+
     if inspect.isasyncgenfunction(method):
 
         @functools.wraps(method)
@@ -197,15 +285,14 @@ def _wrap(method: Callable[..., Any]) -> Callable[..., Any]:
     return unary
 
 
-C = TypeVar("C", bound=type)
-
-
 def grpc_errors(cls: C) -> C:
     """Class decorator for grpc.aio servicers: raised errors become gRPC statuses.
 
     Every public ``async def`` method (RPC handler) is wrapped; a :class:`PyctrdError` keeps
     its kind, anything else is UNKNOWN with the exception's type in the message.
     """
+    import inspect
+
     for name, member in list(vars(cls).items()):
         if name.startswith("_") or not (
             inspect.iscoroutinefunction(member) or inspect.isasyncgenfunction(member)
@@ -248,11 +335,14 @@ def map_exceptions(what: str = "", extra: dict[type[BaseException], type[PyctrdE
         detail = exc.strerror or str(exc)
         msg = f"{what} ({detail})" if what and kind is Unknown else what or detail
         raise kind(msg) from exc
-    except sqlite3.IntegrityError as exc:
-        raise AlreadyExists(what or str(exc)) from exc
-    except sqlite3.Error as exc:
-        raise Unknown(f"{what}: metadata: {exc}" if what else f"metadata: {exc}") from exc
     except Exception as exc:
+        # sqlite3 is looked up, not imported: if nothing imported it, no sqlite error can
+        # be passing through here (and a shim need not pay for the import).
+        sqlite3 = sys.modules.get("sqlite3")
+        if sqlite3 is not None and isinstance(exc, sqlite3.IntegrityError):
+            raise AlreadyExists(what or str(exc)) from exc
+        if sqlite3 is not None and isinstance(exc, sqlite3.Error):
+            raise Unknown(f"{what}: metadata: {exc}" if what else f"metadata: {exc}") from exc
         for src, kind in (extra or {}).items():
             if isinstance(exc, src):
                 raise kind(what or str(exc)) from exc

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-pytest_plugins = ["tests.fixtures.daemon"]
+pytest_plugins = ["tests.fixtures.daemon", "tests.fixtures.registry"]
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -42,3 +42,4 @@ def short_tmp() -> Iterator[Path]:
         for target in sorted((t for t in out.split() if t.startswith(str(d))), reverse=True):
             subprocess.run(["umount", "-l", target], check=False)
         shutil.rmtree(d, ignore_errors=True)
+

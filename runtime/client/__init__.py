@@ -8,6 +8,9 @@ It speaks containerd's gRPC API, so it works against pyctrd *and* a real contain
     [p for p in c.plugins() if p.status != "ok"]  # what was skipped, and why
     c.namespaces.create("lab")
     with c.in_namespace("lab") as lab: ...
+    c.content.info("sha256:…"); c.images.list(); c.leases.list()
+    with c.leases.lease():                        # everything created inside is leased
+        ...
     c.containers.create("c1", spec=spec, runtime="io.containerd.runc.v2")
     task = c.tasks.create("c1", io=cio.capture()); task.start(); task.wait()
 
@@ -21,8 +24,11 @@ from contextlib import contextmanager
 from . import cio
 from .connection import Connection, default_address
 from .containers import ContainersClient
+from .content import ContentProxy
 from .events import EventsClient
+from .images import ImagesClient
 from .introspection import IntrospectionClient, PluginInfo, VersionInfo
+from .leases import LeasesClient
 from .namespaces import NamespacesClient
 from .tasks import Process, Task, TasksClient
 
@@ -41,6 +47,9 @@ class Client:
         self.events = EventsClient(self.conn)
         self.containers = ContainersClient(self.conn)
         self.tasks = TasksClient(self.conn)
+        self.content = ContentProxy(self.conn)
+        self.leases = LeasesClient(self.conn)
+        self.images = ImagesClient(self.conn)
 
     @property
     def address(self) -> str:

@@ -1,32 +1,33 @@
-"""A daemon owned by one notebook or one ``make lab``: start, reach, stop - never by name."""
+"""A daemon owned by one notebook or one ``make lab``: start, reach, stop - never by name.
+
+A notebook calls :meth:`Lab.find_or_start`: inside ``make lab``'s JupyterLab (where
+``PYCTRD_ADDRESS`` is set) it attaches to the lab's daemon, elsewhere it starts a private
+one. Daemons a notebook starts are stopped when its kernel exits, and recorded for
+``make lab`` (``PYCTRD_LAB_PIDS``) so that Ctrl-C there stops them even if a kernel dies hard.
+"""
 from __future__ import annotations
 
+import atexit
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import time
+import weakref
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 from ..client import Client
+from ..daemon.server import socket_in_use
+from ..errdefs import FailedPrecondition, Unavailable
+from .procs import PidDir
 
 __all__ = ["Lab"]
 
-
-def _serving(path: str) -> bool:
-    s = socket.socket(socket.AF_UNIX)
-    s.settimeout(0.5)
-    try:
-        s.connect(path)
-        return True
-    except OSError:
-        return False
-    finally:
-        s.close()
+#: Labs this process started and has not stopped: stopped at interpreter exit.
+_RUNNING: weakref.WeakSet[Lab] = weakref.WeakSet()
 
 
 class Lab:
@@ -43,6 +44,8 @@ class Lab:
         self.log_level = log_level
         self.proc: subprocess.Popen[bytes] | None = None
         self._owns_dir = False
+        self._log_offset = 0
+        self.attached = False
 
     @classmethod
     def start(cls, directory: str | Path | None = None, **kw: Any) -> Lab:
@@ -53,8 +56,31 @@ class Lab:
         lab.launch()
         return lab
 
+    @classmethod
+    def attach(cls, address: str, *, root: str | Path | None = None, state: str | Path | None = None) -> Lab:
+        """A Lab for a daemon someone else runs (``make lab``'s): usable, never stopped by us."""
+        sock = Path(address)
+        lab = cls(sock.parent.parent if state is None else Path(state).parent)
+        lab.address = str(sock)
+        lab.state = Path(state) if state else sock.parent
+        lab.root = Path(root) if root else lab.dir / "root"
+        lab.attached = True
+        if not socket_in_use(lab.address):
+            raise Unavailable(f"no daemon is serving on {address}")
+        return lab
+
+    @classmethod
+    def find_or_start(cls, **kw: Any) -> Lab:
+        """``make lab``'s daemon if ``$PYCTRD_ADDRESS`` serves, else a private one (:meth:`start`)."""
+        address = os.environ.get("PYCTRD_ADDRESS")
+        if address and socket_in_use(address):
+            return cls.attach(address, root=os.environ.get("PYCTRD_ROOT"), state=os.environ.get("PYCTRD_STATE"))
+        return cls.start(**kw)
+
     def __repr__(self) -> str:
         state = "running" if self.running else "stopped"
+        if self.attached:
+            return f"<Lab {self.address} attached {state}>"
         return f"<Lab {self.dir} {state} pid={self.proc.pid if self.proc else '-'}>"
 
     def _repr_html_(self) -> str:
@@ -64,35 +90,68 @@ class Lab:
 
     @property
     def running(self) -> bool:
+        if self.attached:
+            return socket_in_use(self.address)
         return self.proc is not None and self.proc.poll() is None
 
+    @property
+    def pid(self) -> int | None:
+        return self.proc.pid if self.proc else None
+
     def launch(self, wait: float = 30) -> None:
+        """Start the daemon and wait until its socket accepts connections.
+
+        Raises:
+            FailedPrecondition: attached to someone else's daemon, or one already serves here.
+            Unavailable: the daemon exited or did not serve within ``wait`` seconds.
+        """
+        if self.attached:
+            raise FailedPrecondition(f"attached to the daemon at {self.address}: it is not ours to (re)start; "
+                                     "use Lab.start() for a private one")
         self.dir.mkdir(parents=True, exist_ok=True)
-        if _serving(self.address):
-            raise RuntimeError(f"a daemon is already serving on {self.address}; stop it first")
+        if socket_in_use(self.address):
+            raise FailedPrecondition(f"a daemon is already serving on {self.address}; stop it first")
         cmd = [sys.executable, "-m", "pyctrd.cmd.pyctrd", "--root", str(self.root), "--state", str(self.state),
                "--address", self.address, "--log-level", self.log_level]
         if self.config_text is not None:
             cfg = self.dir / "config.toml"
             cfg.write_text(self.config_text)
             cmd += ["--config", str(cfg)]
-        log = open(self.log_path, "ab")
-        try:
+        with open(self.log_path, "ab") as log:
+            self._log_offset = log.tell()
             self.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-        finally:
-            log.close()
+        _RUNNING.add(self)
+        pids = os.environ.get("PYCTRD_LAB_PIDS")
+        if pids:
+            PidDir(pids).record(f"pyctrd-{self.proc.pid}", self.proc.pid)
         deadline = time.monotonic() + wait
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                raise RuntimeError(f"pyctrd exited ({self.proc.returncode}); log:\n{self.log_tail()}")
-            if _serving(self.address):
+                self.stop()
+                raise Unavailable(f"pyctrd exited ({self.proc.returncode}): {self._why()}")
+            if socket_in_use(self.address):
                 return
             time.sleep(0.02)
         self.stop()
-        raise RuntimeError(f"pyctrd did not start within {wait}s; log:\n{self.log_tail()}")
+        raise Unavailable(f"pyctrd did not start within {wait}s; log:\n{self.log_tail()}")
 
     def client(self, namespace: str = "default") -> Client:
         return Client(self.address, namespace)
+
+    def launch_log(self) -> str:
+        """What the daemon logged since the last :meth:`launch`."""
+        try:
+            with open(self.log_path, "rb") as f:
+                f.seek(self._log_offset)
+                return f.read().decode(errors="replace")
+        except OSError:
+            return ""
+
+    def _why(self) -> str:
+        """The line that says why the last launch failed (config errors start with "pyctrd:")."""
+        lines = self.launch_log().splitlines()
+        pick = [x for x in lines if x.startswith("pyctrd:")] or [x for x in lines if "level=error" in x] or lines
+        return pick[-1] if pick else "(no log)"
 
     def log_tail(self, lines: int = 30) -> str:
         try:
@@ -101,8 +160,11 @@ class Lab:
             return ""
 
     def stop(self, timeout: float = 20) -> int | None:
-        """SIGTERM the daemon by PID and wait (containers keep running: KillMode=process)."""
-        if self.proc is None:
+        """SIGTERM the daemon by PID and wait (containers keep running: KillMode=process).
+
+        An attached lab is left alone (it is not ours): returns None.
+        """
+        if self.proc is None or self.attached:
             return None
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
@@ -111,9 +173,23 @@ class Lab:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
+        _RUNNING.discard(self)
+        pids = os.environ.get("PYCTRD_LAB_PIDS")
+        if pids:
+            PidDir(pids).forget(f"pyctrd-{self.proc.pid}")
         return self.proc.returncode
 
-    def restart(self) -> None:
+    def restart(self, *, config_text: str | None = None) -> None:
+        """Stop and start again, with a new config file when ``config_text`` is given.
+
+        Raises:
+            FailedPrecondition: attached to a daemon we did not start.
+            Unavailable: the daemon would not start (a bad config: the log says where).
+        """
+        if self.attached:
+            raise FailedPrecondition(f"attached to the daemon at {self.address}: it is not ours to restart")
+        if config_text is not None:
+            self.config_text = config_text
         self.stop()
         self.launch()
 
@@ -126,7 +202,7 @@ class Lab:
                 return  # something is still mounted in there: leave it for inspection
             shutil.rmtree(self.dir, ignore_errors=True)
 
-    def __enter__(self) -> Lab:
+    def __enter__(self) -> Self:
         if not self.running:
             self.launch()
         return self
@@ -135,4 +211,13 @@ class Lab:
         self.destroy()
 
     def environment(self) -> dict[str, str]:
-        return {"PYCTRD_ADDRESS": self.address, **{k: v for k, v in os.environ.items() if k == "PATH"}}
+        """What a program needs to find this daemon (``pyctr``, a kernel, ``Lab.find_or_start``)."""
+        return {"PYCTRD_ADDRESS": self.address, "PYCTRD_ROOT": str(self.root), "PYCTRD_STATE": str(self.state),
+                **{k: v for k, v in os.environ.items() if k == "PATH"}}
+
+
+@atexit.register
+def _stop_labs_at_exit() -> None:
+    """A notebook kernel that exits takes its private daemons with it."""
+    for lab in list(_RUNNING):
+        lab.destroy()

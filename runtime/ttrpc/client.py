@@ -15,7 +15,7 @@ drops, the receive loop fails every parked call with :class:`~pyctrd.errdefs.Una
 
 A deadline (``timeout=`` seconds) is sent to the server as ``timeout_nano`` so that it can
 stop working on our behalf, *and* enforced here, so a server that never answers cannot hang
-us. Either way the caller sees the same error: ``from_grpc(DEADLINE_EXCEEDED, ...)``.
+us. Either way the caller sees the same error: ``from_status(DEADLINE_EXCEEDED, ...)``.
 """
 from __future__ import annotations
 
@@ -26,7 +26,6 @@ import socket
 from types import TracebackType
 from typing import Any, Self, TypeVar
 
-import grpc
 from google.protobuf.message import DecodeError, Message
 
 from .. import errdefs
@@ -106,7 +105,7 @@ class Client:
         Raises:
             NotFound, AlreadyExists, InvalidArgument, FailedPrecondition, NotImplemented,
                 Unavailable, Unknown: the kind the server's status code maps to
-                (``errdefs.from_grpc``); codes without a kind, such as DEADLINE_EXCEEDED,
+                (``errdefs.from_status``); codes without a kind, such as DEADLINE_EXCEEDED,
                 are Unknown with the code's name in the message.
             MessageTooLarge: the request is over 4 MiB (an InvalidArgument).
             Unavailable: the connection is closed or was lost during the call.
@@ -124,9 +123,9 @@ class Client:
         except TimeoutError as exc:
             if not scope.expired():
                 raise
-            raise errdefs.from_grpc(grpc.StatusCode.DEADLINE_EXCEEDED,
+            raise errdefs.from_status(errdefs.Code.DEADLINE_EXCEEDED,
                                     f"ttrpc: {service}/{method}: deadline exceeded") from exc
-        if reply.status.code != grpc.StatusCode.OK.value[0]:
+        if reply.status.code != errdefs.Code.OK:
             raise messages.error_for_status(reply.status)
         answer: M = response_type()
         try:

@@ -18,15 +18,16 @@ A frame's body is one of two protobuf messages (Go's ``ttrpc/types.go``)::
 The payload is a message *inside* a message: the envelope does not know the method's types,
 only the two ends do. There is no ``.proto`` file for these in containerd 1.6 (Go declares
 the structs by hand), so we describe them with a ``FileDescriptorProto`` and let protobuf
-make the classes. Status codes are gRPC's numbers; :func:`error_for_status` turns a non-OK
-one into the matching :mod:`pyctrd.errdefs` kind through the single table ``GRPC_CODES``.
+make the classes. Status codes are gRPC's numbers (:class:`pyctrd.errdefs.Code`; grpc itself
+is never imported here); :func:`error_for_status` turns a non-OK one into the matching
+:mod:`pyctrd.errdefs` kind through the single table ``errdefs.CODES``.
 
 >>> req = Request(service="containerd.task.v2.Task", method="Connect", timeout_nano=10**9)
 >>> Request.FromString(req.SerializeToString()).method
 'Connect'
->>> status_code(5)
-<StatusCode.NOT_FOUND: (5, 'not found')>
->>> error_for_status(status(status_code(5), "container x: not found"))
+>>> status(errdefs.Code.NOT_FOUND, "container x: not found").code
+5
+>>> error_for_status(status(5, "container x: not found"))
 NotFound('container x: not found')
 >>> decode_metadata(encode_metadata({"Containerd-Namespace-TTRPC": "lab", "x": ["1", "2"]}))
 {'containerd-namespace-ttrpc': ['lab'], 'x': ['1', '2']}
@@ -34,13 +35,15 @@ NotFound('container x: not found')
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import grpc
 from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
 from google.rpc import status_pb2
 
 from .. import errdefs
+
+if TYPE_CHECKING:
+    import grpc
 
 __all__ = [
     "KeyValue",
@@ -101,28 +104,33 @@ KeyValue: Any = message_factory.GetMessageClass(_file.message_types_by_name["Key
 Request: Any = message_factory.GetMessageClass(_file.message_types_by_name["Request"])
 Response: Any = message_factory.GetMessageClass(_file.message_types_by_name["Response"])
 
-# gRPC's numbers (0 OK, 1 CANCELLED, ... 16 UNAUTHENTICATED) -> grpc.StatusCode.
-_BY_NUMBER: dict[int, grpc.StatusCode] = {code.value[0]: code for code in grpc.StatusCode}
-
-
 def status_code(number: int) -> grpc.StatusCode:
-    """The :class:`grpc.StatusCode` for a wire number (numbers gRPC does not define: UNKNOWN)."""
-    return _BY_NUMBER.get(number, grpc.StatusCode.UNKNOWN)
+    """The ``grpc.StatusCode`` for a wire number (numbers gRPC does not define: UNKNOWN).
+
+    For gRPC-facing callers only: it imports grpc.
+    """
+    import grpc
+
+    for code in grpc.StatusCode:
+        if code.value[0] == number:
+            return code
+    return grpc.StatusCode.UNKNOWN
 
 
-def status(code: grpc.StatusCode, message: str = "") -> Any:
-    """A ``google.rpc.Status`` message."""
-    return Status(code=code.value[0], message=message)
+def status(code: int | grpc.StatusCode, message: str = "") -> Any:
+    """A ``google.rpc.Status`` message for a code number (an ``errdefs.Code``, or a grpc code)."""
+    number = code if isinstance(code, int) else code.value[0]
+    return Status(code=int(number), message=message)
 
 
 def status_for_exception(exc: BaseException) -> Any:
-    """The status a server sends back for an exception its handler raised (``errdefs.to_grpc``)."""
-    return status(*errdefs.to_grpc(exc))
+    """The status a server sends back for an exception its handler raised (``errdefs.to_status``)."""
+    return status(*errdefs.to_status(exc))
 
 
 def error_for_status(st: Any) -> errdefs.PyctrdError:
-    """The pyctrd error a client raises for a non-OK status (``errdefs.from_grpc``)."""
-    return errdefs.from_grpc(status_code(st.code), st.message)
+    """The pyctrd error a client raises for a non-OK status (``errdefs.from_status``)."""
+    return errdefs.from_status(st.code, st.message)
 
 
 def encode_metadata(metadata: Metadata | None) -> list[Any]:

@@ -25,7 +25,7 @@ What happens to each connection (containerd's ``ttrpc/server.go``):
 3. *A call.* Look up service and method (UNIMPLEMENTED if absent), parse the payload as the
    method's input type, run the handler under the request's deadline, and answer on the same
    stream id with a ``google.rpc.Status``: OK, the errdefs kind the handler raised
-   (``errdefs.to_grpc``), or DEADLINE_EXCEEDED.
+   (``errdefs.to_status``), or DEADLINE_EXCEEDED.
 4. *Bad frames* get an error on their stream id and the connection goes on: an oversize body
    (RESOURCE_EXHAUSTED), an undecodable request or an even stream id (INVALID_ARGUMENT).
 """
@@ -41,12 +41,12 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, Self
 
-import grpc
 from google.protobuf import message_factory
 from google.protobuf.descriptor import ServiceDescriptor
 from google.protobuf.message import DecodeError, Message
 
 from .. import errdefs
+from ..errdefs import Code
 from . import framing, messages, sockets
 from .call_context import CallInfo, enter_call
 from .stub import unary_methods
@@ -189,7 +189,7 @@ class Server:
                 frame = await framing.read_frame(reader)
             except framing.MessageTooLarge as exc:
                 await self._reply(writer, exc.stream_id,
-                                  messages.status(grpc.StatusCode.RESOURCE_EXHAUSTED, str(exc)))
+                                  messages.status(Code.RESOURCE_EXHAUSTED, str(exc)))
                 continue
             if frame is None:
                 return
@@ -219,9 +219,9 @@ class Server:
         try:
             async with asyncio.timeout_at(deadline) as scope:
                 payload = await self._dispatch(request)
-            status = messages.status(grpc.StatusCode.OK)
+            status = messages.status(Code.OK)
         except TimeoutError as exc:
-            status = (messages.status(grpc.StatusCode.DEADLINE_EXCEEDED,
+            status = (messages.status(Code.DEADLINE_EXCEEDED,
                                       f"{request.service}/{request.method}: deadline exceeded")
                       if scope.expired() else messages.status_for_exception(exc))
         except Exception as exc:
@@ -255,7 +255,7 @@ class Server:
         try:
             frame = framing.encode_frame(stream_id, framing.MessageType.RESPONSE, body)
         except framing.MessageTooLarge as exc:
-            too_big = messages.status(grpc.StatusCode.RESOURCE_EXHAUSTED, f"response: {exc}")
+            too_big = messages.status(Code.RESOURCE_EXHAUSTED, f"response: {exc}")
             frame = framing.encode_frame(stream_id, framing.MessageType.RESPONSE,
                                          messages.Response(status=too_big).SerializeToString())
         if writer.is_closing():

@@ -28,8 +28,24 @@ def _local(tmp: Path) -> tuple[ContentStore, Callable[[], None]]:
     return LocalStore(tmp / "content"), lambda: None
 
 
-#: name -> factory; the lead adds "metadata" (SQLite-wrapped) and "grpc" (proxy) here.
-FACTORIES: dict[str, Factory] = {"local": _local}
+def _metadata(tmp: Path) -> tuple[ContentStore, Callable[[], None]]:
+    """The namespaced store of the metadata plugin over a local store (what the daemon serves)."""
+    from pyctrd.plugins.metadata.sqlite.metadata import Metadata
+
+    md = Metadata(tmp / "meta.db", content=LocalStore(tmp / "content"))
+    assert md.content_store is not None
+    return md.content_store, md.close
+
+
+def _grpc(tmp: Path) -> tuple[ContentStore, Callable[[], None]]:
+    """The client proxy against an in-process daemon rooted in ``tmp`` (restarted on reopen)."""
+    from tests.fixtures.inprocess import restart_daemon_for
+
+    return restart_daemon_for(tmp)
+
+
+#: name -> factory: the local store, the namespaced metadata store, the gRPC proxy.
+FACTORIES: dict[str, Factory] = {"local": _local, "metadata": _metadata, "grpc": _grpc}
 
 
 @pytest.fixture(params=sorted(FACTORIES))
@@ -414,9 +430,10 @@ def test_update_only_named_labels_with_fieldpaths(content_store: ContentStore) -
                                ["labels.a", "labels.b", "labels.c"])
     assert out.labels == {"a": "new", "c": "3", "keep": "k"}  # b: absent from info -> removed
     assert content_store.info(d).labels == out.labels
-    dotted = content_store.update(Info(d, 0, labels={"containerd.io/gc.ref.content.0": "sha256:x"}),
+    child = blob(1, seed=98)[1]  # GC ref labels must name a digest (the metadata store checks)
+    dotted = content_store.update(Info(d, 0, labels={"containerd.io/gc.ref.content.0": child}),
                                   ["labels.containerd.io/gc.ref.content.0"])
-    assert dotted.labels["containerd.io/gc.ref.content.0"] == "sha256:x"
+    assert dotted.labels["containerd.io/gc.ref.content.0"] == child
 
 
 def test_update_refuses_bad_input_and_keeps_labels(content_store: ContentStore) -> None:

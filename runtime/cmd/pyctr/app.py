@@ -9,7 +9,8 @@ from ...client import Client, default_address
 
 __all__ = ["AliasGroup", "Context", "Root", "cli", "pass_ctx"]
 
-NOUNS = ["version", "plugins", "namespaces", "events", "containers", "tasks", "run"]
+NOUNS = ["version", "plugins", "namespaces", "events", "content", "leases", "images", "containers", "tasks",
+         "run"]
 
 
 class Context:
@@ -38,7 +39,8 @@ class AliasGroup(click.Group):
 
 class Root(AliasGroup):
     aliases = {"namespace": "namespaces", "ns": "namespaces", "plugin": "plugins", "event": "events",
-               "container": "containers", "c": "containers", "task": "tasks", "t": "tasks"}
+               "image": "images", "i": "images", "lease": "leases", "container": "containers", "c": "containers",
+               "task": "tasks", "t": "tasks"}
 
 
 @click.group(cls=Root, context_settings={"help_option_names": ["-h", "--help"]})

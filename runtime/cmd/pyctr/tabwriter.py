@@ -3,7 +3,8 @@
 Text is cut into cells at tabs; a cell that ends in a tab belongs to a column. Consecutive
 lines that have a cell in the same column form a *column block*, padded to the block's
 widest cell (plus ``padding``, at least ``minwidth``). A line without any tab ends all
-blocks. That is all ``ctr`` relies on.
+blocks. That is all ``ctr`` relies on. With ``padchar="\\t"`` (``ctr content ls``) cells are
+padded with tabs to the next multiple of ``tabwidth`` past the column's width, as Go does.
 
 >>> w = TabWriter(minwidth=4, padding=4)
 >>> w.write("TYPE\\tID\\t\\n")
@@ -11,6 +12,11 @@ blocks. That is all ``ctr`` relies on.
 >>> print(w.getvalue(), end="")
 TYPE                        ID         
 io.containerd.content.v1    content    
+>>> w = TabWriter(minwidth=1, padding=1, padchar="\\t")
+>>> w.write("DIGEST\\tSIZE\\n")
+>>> w.write("sha256:0123456789\\t12B\\n")
+>>> w.getvalue()
+'DIGEST\\t\\t\\tSIZE\\nsha256:0123456789\\t12B\\n'
 """
 from __future__ import annotations
 
@@ -22,9 +28,9 @@ __all__ = ["TabWriter", "table"]
 
 class TabWriter:
     def __init__(self, out: TextIO | None = None, *, minwidth: int = 0, padding: int = 1,
-                 padchar: str = " ") -> None:
+                 padchar: str = " ", tabwidth: int = 8) -> None:
         self.out = out
-        self.minwidth, self.padding, self.padchar = minwidth, padding, padchar
+        self.minwidth, self.padding, self.padchar, self.tabwidth = minwidth, padding, padchar, tabwidth
         self._lines: list[list[str]] = []
         self._partial = ""
         self._buf: list[str] = []
@@ -65,8 +71,14 @@ class TabWriter:
             for j, c in enumerate(cells):
                 out.append(c)
                 if j < len(widths) and j < len(cells) - 1:
-                    out.append(self.padchar * max(0, widths[j] - len(c)))
+                    out.append(self._padding(len(c), widths[j]))
             self._emit("".join(out) + "\n")
+
+    def _padding(self, textw: int, cellw: int) -> str:
+        if self.padchar != "\t":
+            return self.padchar * max(0, cellw - textw)
+        cellw = -(-cellw // self.tabwidth) * self.tabwidth  # round up to a tab stop
+        return "\t" * -(-(cellw - textw) // self.tabwidth)
 
     def _emit(self, s: str) -> None:
         if self.out is None:

@@ -6,16 +6,26 @@ database; pyctrd keeps it in one SQLite database (``<root>/io.containerd.metadat
 meta.db``), with the same rules: every record belongs to a namespace, every change is a
 transaction, and garbage collection reads its edges from here.
 
-This module holds the stores' interfaces. The first one is namespaces: a namespace exists
-once created (explicitly, or implicitly by the first object made in it), carries labels, and
-can only be deleted when empty.
+This module holds the stores' interfaces. Namespaces: a namespace exists once created
+(explicitly, or implicitly by the first object made in it), carries labels, and can only be
+deleted when empty. Images: a name pointing at a target descriptor (an index or manifest in
+the content store), with labels - the record only, the blobs are the content store's.
+
+>>> from pyctrd.core.ocispec import MEDIA_TYPE_OCI_MANIFEST
+>>> Image("docker.io/library/busybox:latest", Descriptor(MEDIA_TYPE_OCI_MANIFEST, "sha256:" + "a" * 64, 349))
+<Image docker.io/library/busybox:latest manifest sha256:aaaaaaaaaaaa>
 """
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Protocol, runtime_checkable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol, runtime_checkable
 
-__all__ = ["NamespaceStore"]
+from ..filters import Adaptor
+from ..ocispec import Descriptor
+
+__all__ = ["Image", "ImageStore", "NamespaceStore", "adapt_image"]
 
 
 @runtime_checkable
@@ -34,3 +44,93 @@ class NamespaceStore(Protocol):
 
     def delete(self, namespace: str) -> None:
         """Raises NotFound, FailedPrecondition (namespace still has objects)."""
+
+
+@dataclass
+class Image:
+    """An image record as the images service stores it (same shape as ``core.images.Image``)."""
+
+    name: str
+    target: Descriptor
+    labels: dict[str, str] = field(default_factory=dict)
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+
+    def __repr__(self) -> str:
+        kind = repr(self.target).split()[1]
+        return f"<Image {self.name} {kind} {self.target.digest[:19]}>"
+
+    def __rich_repr__(self) -> Any:
+        yield self.name
+        yield "target", self.target
+        if self.labels:
+            yield "labels", self.labels
+
+
+def adapt_image(image: Image) -> Adaptor:
+    """Filter fields of an image: ``name``, ``target.digest``, ``target.mediatype``,
+    ``labels.<key>``, ``annotations.<key>`` (containerd's ``adaptImage``).
+
+    >>> from pyctrd.core.filters import parse_all
+    >>> from pyctrd.core.ocispec import MEDIA_TYPE_OCI_MANIFEST
+    >>> img = Image("x:1", Descriptor(MEDIA_TYPE_OCI_MANIFEST, "sha256:" + "a" * 64, 1), {"a": "b"})
+    >>> parse_all(["target.mediatype~=manifest,labels.a==b"]).match(adapt_image(img))
+    True
+    """
+
+    def field_(fieldpath: Sequence[str]) -> tuple[str, bool]:
+        path = fieldpath
+        if not path:
+            return "", False
+        head, rest = path[0], ".".join(path[1:])
+        if head == "name" and len(path) == 1:
+            return image.name, bool(image.name)
+        if head == "target" and rest == "digest":
+            return image.target.digest, bool(image.target.digest)
+        if head == "target" and rest == "mediatype":
+            return image.target.media_type, bool(image.target.media_type)
+        if head in ("labels", "annotations") and rest:
+            m = image.labels if head == "labels" else image.target.annotations
+            return m.get(rest, ""), rest in m
+        return "", False
+
+    return field_
+
+
+@runtime_checkable
+class ImageStore(Protocol):
+    """Image records of the current namespace."""
+
+    def get(self, name: str) -> Image:
+        """Raises NotFound."""
+
+    def list(self, *filters: str) -> list[Image]:
+        """Images matching any filter (see :func:`adapt_image`), sorted by name.
+
+        Raises:
+            InvalidArgument: a filter does not parse.
+        """
+
+    def create(self, image: Image) -> Image:
+        """Store a new record; created/updated times are set here.
+
+        Raises:
+            AlreadyExists: the name is taken in this namespace.
+            InvalidArgument: empty name, bad target (digest, size <= 0, no media type), bad labels.
+        """
+
+    def update(self, image: Image, fieldpaths: Sequence[str] = ()) -> Image:
+        """Replace the record (no fieldpaths) or only the named fields: ``labels``,
+        ``labels.<key>``, ``target``, ``annotations``, ``annotations.<key>``.
+
+        Raises:
+            NotFound: no such image.
+            InvalidArgument: an unknown fieldpath, or the result would be invalid.
+        """
+
+    def delete(self, name: str) -> None:
+        """Remove the record (blobs stay until garbage collection).
+
+        Raises:
+            NotFound: no such image.
+        """

@@ -39,6 +39,55 @@ MIGRATIONS: list[tuple[str, str]] = [
             PRIMARY KEY (namespace, key)
         );
     """),
+    # Labels are JSON objects (read whole: GC and filters need them all). Leases and ingests
+    # go with their namespace (containerd drops them with the namespace's bucket).
+    ("content, leases, images", """
+        CREATE TABLE blobs (
+            namespace TEXT NOT NULL REFERENCES namespaces(name),
+            digest TEXT NOT NULL,
+            size INTEGER NOT NULL,
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL,
+            labels TEXT NOT NULL DEFAULT '{}',
+            PRIMARY KEY (namespace, digest)
+        );
+        CREATE INDEX blobs_by_digest ON blobs(digest);
+        CREATE TABLE ingests (
+            namespace TEXT NOT NULL REFERENCES namespaces(name) ON DELETE CASCADE,
+            ref TEXT NOT NULL,
+            bref TEXT NOT NULL UNIQUE,
+            expected TEXT NOT NULL DEFAULT '',
+            expire_at TEXT,
+            PRIMARY KEY (namespace, ref)
+        );
+        CREATE TABLE leases (
+            namespace TEXT NOT NULL REFERENCES namespaces(name) ON DELETE CASCADE,
+            id TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            labels TEXT NOT NULL DEFAULT '{}',
+            PRIMARY KEY (namespace, id)
+        );
+        CREATE TABLE lease_resources (
+            namespace TEXT NOT NULL,
+            lease TEXT NOT NULL,
+            type TEXT NOT NULL,
+            id TEXT NOT NULL,
+            PRIMARY KEY (namespace, lease, type, id),
+            FOREIGN KEY (namespace, lease) REFERENCES leases(namespace, id) ON DELETE CASCADE
+        );
+        CREATE TABLE images (
+            namespace TEXT NOT NULL REFERENCES namespaces(name),
+            name TEXT NOT NULL,
+            media_type TEXT NOT NULL,
+            digest TEXT NOT NULL,
+            size INTEGER NOT NULL,
+            annotations TEXT NOT NULL DEFAULT '{}',
+            labels TEXT NOT NULL DEFAULT '{}',
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL,
+            PRIMARY KEY (namespace, name)
+        );
+    """),
     ("containers", """
         CREATE TABLE containers (
             namespace TEXT NOT NULL REFERENCES namespaces(name),
@@ -60,7 +109,7 @@ MIGRATIONS: list[tuple[str, str]] = [
 
 #: Tables whose rows belong to a namespace: (table, what containerd calls them). A namespace
 #: that still has rows in any of them cannot be deleted. Stores append to this.
-NAMESPACED_TABLES: list[tuple[str, str]] = [("containers", "containers")]
+NAMESPACED_TABLES: list[tuple[str, str]] = [("images", "images"), ("blobs", "blobs"), ("containers", "containers")]
 
 
 class DB:
@@ -76,6 +125,8 @@ class DB:
         self._lock = threading.RLock()
         self._depth = threading.local()
         self.mutations = 0
+        #: deletions since the last garbage collection (stores call :meth:`mark_dirty`)
+        self.dirty = 0
         #: called after each committed update (GC scheduler counts mutations)
         self.on_mutation: list[Callable[[], None]] = []
         with self._lock:
@@ -112,9 +163,14 @@ class DB:
                     raise
             log.info("metadata schema migrated to v%d (%s)", n, desc)
 
+    def mark_dirty(self) -> None:
+        """Note a deletion: something may have become garbage (call inside an update)."""
+        self.dirty += 1
+
     @contextmanager
-    def update(self) -> Iterator[sqlite3.Connection]:
-        """A write transaction; nested calls join the outer one."""
+    def update(self, *, notify: bool = True) -> Iterator[sqlite3.Connection]:
+        """A write transaction; nested calls join the outer one. ``notify=False`` skips the
+        mutation callbacks (the garbage collector's own transaction)."""
         with self._lock:
             depth = getattr(self._depth, "n", 0)
             self._depth.n = depth + 1
@@ -131,9 +187,10 @@ class DB:
                     raise
                 with map_exceptions():
                     self._conn.execute("COMMIT")
-                self.mutations += 1
-                for cb in self.on_mutation:
-                    cb()
+                if notify:
+                    self.mutations += 1
+                    for cb in self.on_mutation:
+                        cb()
             finally:
                 self._depth.n = depth
 

@@ -1,18 +1,27 @@
 """The metadata plugin's instance: the database and the stores built on it."""
 from __future__ import annotations
 
+from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from ....core.content import ContentStore
+from ....core.gc import Stats
+from .content import NamespacedContentStore
 from .containers import SQLiteContainerStore
 from .db import DB
+from .gc import MetadataCollector
+from .images import ImageRecords
+from .leases import LeaseStore, utcnow
 from .namespaces import NamespaceStore
 
 __all__ = ["Metadata"]
 
 
 class Metadata:
-    """Owns ``meta.db`` and the stores over it.
+    """Owns ``meta.db`` and the stores over it; is the garbage collector's
+    :class:`~pyctrd.core.gc.Collector` (containerd's ``metadata.DB`` plays the same part).
 
     Attributes:
         db: the SQLite database.
@@ -20,20 +29,37 @@ class Metadata:
         containers: container records (their snapshots and labels are GC roots: see
             :meth:`SQLiteContainerStore.references`).
         content: the local content store this layer namespaces (None if unavailable).
+        content_store: the namespaced content store over it (None without ``content``).
+        leases: the lease manager.
+        images: image records.
+        collector: roots, edges and sweep over this database (register trackers here).
         snapshotters: ``{id: snapshotter}`` this layer namespaces.
     """
 
-    def __init__(self, path: str | Path, *, content: Any = None, snapshotters: dict[str, Any] | None = None,
-                 content_sharing_policy: str = "shared") -> None:
+    def __init__(self, path: str | Path, *, content: ContentStore | None = None,
+                 snapshotters: dict[str, Any] | None = None, content_sharing_policy: str = "shared",
+                 clock: Callable[[], datetime] = utcnow) -> None:
         self.db = DB(path)
         self.namespaces = NamespaceStore(self.db)
         self.containers = SQLiteContainerStore(self.db)
         self.content = content
-        self.snapshotters = dict(snapshotters or {})
         self.content_sharing_policy = content_sharing_policy
+        self.content_store = (NamespacedContentStore(self.db, content, shared=content_sharing_policy == "shared",
+                                                     clock=clock) if content is not None else None)
+        self.leases = LeaseStore(self.db, clock=clock)
+        self.images = ImageRecords(self.db, clock=clock)
+        self.collector = MetadataCollector(self.db, content, clock=clock)
+        self.snapshotters = dict(snapshotters or {})
 
     def __repr__(self) -> str:
         return f"<Metadata {self.db.path} snapshotters={','.join(self.snapshotters) or '-'}>"
+
+    # -- Collector (what the GC scheduler uses) ------------------------------------------------
+    def register_mutation_callback(self, fn: Callable[[bool], None]) -> None:
+        self.collector.register_mutation_callback(fn)
+
+    def garbage_collect(self) -> Stats:
+        return self.collector.garbage_collect()
 
     def close(self) -> None:
         self.db.close()

@@ -1,0 +1,1 @@
+"""Garbage collection schedulers (``io.containerd.gc.v1``)."""

@@ -1,0 +1,56 @@
+"""Entry point of ``containerd-shim-pyrunc-v1``: parse the flags, run one action.
+
+- ``start``  -> :func:`pyctrd.shim.start.start`: print the address, exit.
+- ``delete`` -> :func:`pyctrd.shim.cleanup.delete`: print a ``DeleteResponse``, exit.
+- no action  -> :func:`pyctrd.shim.serve.run`: the long-running shim.
+
+Each action imports only what it needs: ``start`` runs on every container start, so it
+stays on the standard library, and nothing here imports grpc.
+"""
+from __future__ import annotations
+
+import sys
+
+from ..errdefs import InvalidArgument, PyctrdError
+from .flags import parse
+
+__all__ = ["NAME", "main"]
+
+NAME = "containerd-shim-pyrunc-v1"
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the shim with ``argv`` (default: the command line); return the exit code."""
+    try:
+        flags = parse(sys.argv[1:] if argv is None else argv)
+        if flags.v:
+            from .. import CONTAINERD_VERSION, __version__
+
+            print(f"{NAME}:\n  Version:  {__version__} (containerd {CONTAINERD_VERSION} shim API)\n")
+            return 0
+        if not flags.namespace:
+            raise InvalidArgument("shim namespace cannot be empty")
+        if flags.action == "start":
+            from .start import start
+
+            sys.stdout.write(start(flags))
+            sys.stdout.flush()
+            return 0
+        if flags.action == "delete":
+            from .cleanup import delete
+
+            sys.stdout.buffer.write(delete(flags))
+            sys.stdout.flush()
+            return 0
+        if flags.action:
+            raise InvalidArgument(f"unknown action {flags.action!r} (start, delete, or none to serve)")
+    except PyctrdError as exc:
+        sys.stderr.write(f"{NAME}: {exc}")
+        return 1
+    from .serve import run
+
+    return run(flags)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,221 @@
+"""``start``: the handshake that launches a shim and tells containerd where it listens.
+
+containerd runs ``containerd-shim-pyrunc-v1 ... -id ID start`` in the bundle directory and
+waits for it to *exit*, reading everything it prints. So ``start`` is short-lived: it
+prepares, launches the long-running shim and gets out of the way::
+
+    1. address  = unix://<state>/s/<sha256 of "<daemon address>/<ns>/<id>">
+    2. listen on it (already taken? if a live shim answers there, reuse it: print its address)
+    3. write <bundle>/address (containerd reads it back after a restart)
+    4. spawn the serving shim: same binary without an action, in a new session (signals
+       for containerd's process group never reach it), the listening socket as fd 3,
+       stdin/stdout/stderr on /dev/null (the shim moves its output to the bundle's ``log``)
+    5. write <bundle>/shim.pid; apply the runtime options' ShimCgroup; OOM score = daemon's + 1
+    6. print the address on stdout, exit 0
+
+Why stdout/stderr must not be inherited: containerd collects the output of ``start`` until
+end-of-file. A serving shim that kept those pipes open would hold containerd there forever.
+
+Why the socket is made here and not in the serving process: once ``start`` prints the
+address, containerd connects at once. The socket is already listening, so the connection
+waits in the kernel's backlog until the new process accepts it; there is no race.
+
+This module only uses the standard library (no asyncio, no protobuf unless options arrive on
+stdin): containerd pays for it on every container start.
+"""
+from __future__ import annotations
+
+import errno
+import json
+import os
+import socket
+import sys
+
+from ..errdefs import AlreadyExists, map_exceptions
+from .flags import Flags
+
+__all__ = ["GROUP_LABELS", "can_connect", "new_socket", "socket_address", "start", "write_file_atomic"]
+
+#: Annotations that make several containers share one shim (as runc.v2's, under our name).
+GROUP_LABELS = ("io.containerd.pyrunc.v1.group", "io.kubernetes.cri.sandbox-id")
+
+
+def socket_address(daemon_address: str, namespace: str, id: str, state_dir: str) -> str:
+    """Where the shim for ``id`` listens: ``unix://<state_dir>/s/<sha256 hex>``.
+
+    The hash input is containerd's (``filepath.Join(address, ns, id)``), so the name is
+    stable: a second ``start`` for the same id finds the same socket.
+
+    >>> socket_address("/run/containerd/containerd.sock", "default", "c1", "/run/containerd")
+    'unix:///run/containerd/s/d25aa4ef11a84e954e74a5bcff06557d0b6ea8d0c00243896f29826694bbd888'
+    """
+    import hashlib  # here: the delete action imports this module too, and needs no hash
+
+    digest = hashlib.sha256(os.path.join(daemon_address, namespace, id).encode()).hexdigest()
+    return f"unix://{os.path.join(state_dir, 's', digest)}"
+
+
+def _path(address: str) -> str:
+    return address.removeprefix("unix://")
+
+
+def can_connect(address: str) -> bool:
+    """Does something accept connections at ``address`` (a live shim)?"""
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+        s.settimeout(0.1)
+        try:
+            s.connect(_path(address))
+        except OSError:
+            return False
+    return True
+
+
+def new_socket(address: str) -> socket.socket:
+    """A listening socket at ``address``, mode 0600, its directory made if needed.
+
+    Raises:
+        AlreadyExists: the address is in use (``EADDRINUSE``).
+        Unknown, NotFound, InvalidArgument: other OS errors.
+    """
+    path = _path(address)
+    with map_exceptions(f"shim socket directory {os.path.dirname(path)}"):
+        os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    old_umask = os.umask(0o177)  # the file appears as 0600: no window for other users
+    try:
+        sock.bind(path)
+        sock.listen(128)
+    except OSError as exc:
+        sock.close()
+        if exc.errno == errno.EADDRINUSE:
+            raise AlreadyExists(f"shim socket {path}") from exc
+        with map_exceptions(f"shim socket {path}"):
+            raise
+    finally:
+        os.umask(old_umask)
+    return sock
+
+
+def write_file_atomic(path: str, text: str) -> None:
+    """Write ``text`` to ``path`` through a temporary file and a rename (readers never see half)."""
+    tmp = os.path.join(os.path.dirname(os.path.abspath(path)), f".{os.path.basename(path)}.{os.getpid()}")
+    with map_exceptions(f"write {path}"):
+        with open(tmp, "w") as f:
+            f.write(text)
+        os.rename(tmp, path)
+
+
+def _group(bundle: str, id: str) -> str:
+    """The shim grouping key: a group annotation in config.json, else the container id."""
+    try:
+        with open(os.path.join(bundle, "config.json"), "rb") as f:
+            annotations = json.load(f).get("annotations") or {}
+    except (OSError, ValueError):
+        return id
+    return next((annotations[k] for k in GROUP_LABELS if annotations.get(k)), id)
+
+
+def _serve_command(flags: Flags) -> list[str]:
+    """This same program without an action (= serve). Through the console script when we
+    were started by it (``ps`` then shows ``containerd-shim-pyrunc-v1 -namespace …``)."""
+    args = ["-namespace", flags.namespace, "-id", flags.id, "-address", flags.address,
+            "-publish-binary", flags.publish_binary, *(["-debug"] if flags.debug else [])]
+    program = sys.argv[0]
+    if os.access(program, os.X_OK) and not program.endswith(".py"):
+        return [os.path.abspath(program), *args]
+    return [sys.executable, "-m", "pyctrd.shim", *args]
+
+
+def _spawn_server(flags: Flags, sock: socket.socket) -> int:
+    argv = _serve_command(flags)
+    null = os.open(os.devnull, os.O_RDWR)
+    try:  # posix_spawn: fds 0-2 <- /dev/null, fd 3 <- the socket; setsid = a new session
+        actions = [(os.POSIX_SPAWN_DUP2, null, 0), (os.POSIX_SPAWN_DUP2, null, 1),
+                   (os.POSIX_SPAWN_DUP2, null, 2), (os.POSIX_SPAWN_DUP2, sock.fileno(), 3)]
+        with map_exceptions(f"spawn {argv[0]}"):
+            return os.posix_spawn(argv[0], argv, dict(os.environ), file_actions=actions, setsid=True)
+    finally:
+        os.close(null)
+
+
+def _options_from_stdin() -> bytes:
+    """containerd writes the runtime options (an ``Any``) on our stdin, or nothing."""
+    if os.isatty(0):
+        return b""
+    try:
+        return sys.stdin.buffer.read()
+    except (OSError, ValueError):
+        return b""
+
+
+def _apply_options(data: bytes, pid: int) -> None:
+    """Move the shim into ``Options.shim_cgroup`` if the options name one."""
+    from google.protobuf import any_pb2
+
+    from .._api.containerd.runtime.v2.runc.options import oci_pb2
+
+    wrapped = any_pb2.Any.FromString(data)
+    if not wrapped.type_url.endswith("containerd.runc.v1.Options"):
+        return
+    cgroup = oci_pb2.Options.FromString(wrapped.value).shim_cgroup
+    if cgroup:
+        from ..cgroups import Cgroup
+
+        cg = Cgroup.from_path(cgroup)
+        for directory in {*cg.v1.values(), *([cg.unified] if cg.version == 2 and cg.unified else [])}:
+            with map_exceptions(f"join shim cgroup {directory}"), \
+                    open(os.path.join(directory, "cgroup.procs"), "w") as f:
+                f.write(str(pid))
+
+
+def _adjust_oom_score(pid: int) -> None:
+    """The shim should die before the daemon under memory pressure: daemon's score + 1."""
+    try:
+        with open(f"/proc/{os.getppid()}/oom_score_adj") as f:
+            score = int(f.read())
+        with open(f"/proc/{pid}/oom_score_adj", "w") as f:
+            f.write(str(min(score + 1, 1000)))
+    except (OSError, ValueError):
+        pass  # not worth failing a container start for
+
+
+def start(flags: Flags) -> str:
+    """Launch (or find) the shim for ``flags.id`` and return its address (the ``start`` action).
+
+    Raises:
+        InvalidArgument: no namespace or id.
+        Unknown: the socket or the process could not be made.
+    """
+    from ..errdefs import InvalidArgument
+
+    if not flags.namespace or not flags.id:
+        raise InvalidArgument("shim start needs -namespace and -id")
+    bundle = flags.bundle_dir
+    address = socket_address(flags.address, flags.namespace, _group(bundle, flags.id), flags.state_dir)
+    try:
+        sock = new_socket(address)
+    except AlreadyExists:
+        if can_connect(address):  # a live shim (same group): share it
+            write_file_atomic(os.path.join(bundle, "address"), address)
+            return address
+        os.unlink(_path(address))  # a dead shim's leftover
+        sock = new_socket(address)
+    try:
+        write_file_atomic(os.path.join(bundle, "address"), address)
+        pid = _spawn_server(flags, sock)
+    except BaseException:
+        sock.close()
+        os.unlink(_path(address))
+        raise
+    sock.close()  # the shim has its own copy (fd 3)
+    try:
+        write_file_atomic(os.path.join(bundle, "shim.pid"), str(pid))
+        options = _options_from_stdin()
+        if options:
+            _apply_options(options, pid)
+        _adjust_oom_score(pid)
+    except BaseException:
+        os.kill(pid, 9)  # containerd will not know this shim: it must not outlive the failure
+        os.unlink(_path(address))
+        raise
+    return address

@@ -1,0 +1,58 @@
+"""Widgets without a browser: a comm that records what would go to the frontend, and a Lab."""
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterator
+from typing import Any
+
+import comm
+import pytest
+from pyctrd.lab import Lab
+
+
+class RecordingComm:
+    """Stands in for a kernel comm (as ipywidgets' own tests do) and keeps what is sent."""
+
+    _ids = itertools.count()
+    kernel = "Truthy"
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self.comm_id = f"comm-{next(self._ids)}"
+        self.messages: list[dict[str, Any]] = []
+
+    def open(self, *args: Any, **kwargs: Any) -> None:
+        pass
+
+    def on_msg(self, *args: Any, **kwargs: Any) -> None:
+        pass
+
+    def send(self, data: Any = None, *args: Any, **kwargs: Any) -> None:
+        self.messages.append(data)
+
+    def close(self, *args: Any, **kwargs: Any) -> None:
+        pass
+
+    def updates(self, key: str) -> list[Any]:
+        return [m["state"][key] for m in self.messages if m and m.get("method") == "update" and key in m["state"]]
+
+
+@pytest.fixture
+def comms(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[RecordingComm]]:
+    made: list[RecordingComm] = []
+
+    def create_comm(**kwargs: Any) -> RecordingComm:
+        c = RecordingComm()
+        made.append(c)
+        return c
+
+    monkeypatch.setattr(comm, "create_comm", create_comm)
+    yield made
+
+
+@pytest.fixture(scope="module")
+def lab() -> Iterator[Lab]:
+    lab = Lab.start()
+    try:
+        yield lab
+    finally:
+        lab.destroy()
