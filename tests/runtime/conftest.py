@@ -31,17 +31,23 @@ from pyctrd.core import oci
 from pyctrd.core.containers import Container
 from pyctrd.core.events import Envelope
 from pyctrd.core.runtime import Exit
+from pyctrd.plugins.runtime.v2.binary import resolve_runtime
 
 from tests.fixtures.daemon import DaemonProcess, start_daemon
 from tests.runc.conftest import make_rootfs
 
-RUNTIME = "io.containerd.runc.v2"
-SHIM = shutil.which("containerd-shim-runc-v2")
+#: The runtime the tests run (``$PYCTRD_TEST_RUNTIME``): Debian's Go shim by default.
+RUNTIME = os.environ.get("PYCTRD_TEST_RUNTIME", "io.containerd.runc.v2")
+GO_SHIM = RUNTIME == "io.containerd.runc.v2"
+try:
+    SHIM: str | None = resolve_runtime(RUNTIME)  # $PATH, then beside this Python (a venv's bin)
+except errdefs.PyctrdError:
+    SHIM = None
 TASK_DIR = "io.containerd.runtime.v2.task"
 
 go_shim_installed = pytest.mark.skipif(
     SHIM is None or shutil.which("runc") is None or not os.path.exists("/usr/bin/busybox"),
-    reason="needs containerd-shim-runc-v2, runc and busybox-static")
+    reason=f"needs the shim of {RUNTIME}, runc and busybox-static")
 needs_go_shim = [pytest.mark.requires_root, go_shim_installed]
 
 

@@ -6,7 +6,7 @@ import urllib.request
 
 import pytest
 
-from .conftest import TASK_DIR, Env, needs_go_shim
+from .conftest import RUNTIME, TASK_DIR, Env, needs_go_shim
 
 pytestmark = needs_go_shim
 
@@ -27,7 +27,7 @@ def test_task_cgroup_metrics_and_trees(rt: Env) -> None:
     task = rt.client.tasks.create("c1")
     task.start()
     body = _scrape(rt)
-    tags = f'container_id="c1",namespace="{rt.namespace}",runtime="io.containerd.runc.v2"'
+    tags = f'container_id="c1",namespace="{rt.namespace}",runtime="{RUNTIME}"'
     assert f"container_pids_current{{{tags}}} 1" in body
     usage = next(line for line in body.splitlines() if line.startswith(f"container_memory_usage_usage_bytes{{{tags}}}"))
     assert int(usage.rsplit(" ", 1)[1]) > 0

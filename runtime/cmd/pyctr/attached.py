@@ -81,14 +81,16 @@ def wait_attached(process: Process, *, terminal: bool, start: bool = True) -> Ex
             process.kill(signum)
 
     try:
-        if start:
-            process.start()
+        # handlers first: a signal that comes while the process starts is passed on too
         if terminal:
-            _resize(process)
             previous[signal.SIGWINCH] = signal.signal(signal.SIGWINCH, lambda *_: _resize(process))
         else:
             for sig in FORWARDED:
                 previous[sig] = signal.signal(sig, forward)
+        if start:
+            process.start()
+        if terminal:
+            _resize(process)
         while thread.is_alive():
             thread.join(0.2)  # wake up regularly: signal handlers run in this thread
     finally:
