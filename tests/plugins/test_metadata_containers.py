@@ -126,3 +126,26 @@ def test_proto_round_trip() -> None:
     assert p.runtime.options.type_url == "containerd.runc.v1.Options" and p.extensions["e"].value == b"v"
     assert from_proto(p) == x
     assert from_proto(to_proto(Container("c2", runtime=RuntimeInfo("r")))).spec is None
+
+
+def test_containers_are_gc_roots(tmp_path: Path) -> None:
+    from pyctrd.core.gc import Node
+    from pyctrd.plugins.content.local import LocalStore
+
+    from tests.fixtures.blobs import write_blob
+
+    m = Metadata(tmp_path / "meta.db", content=LocalStore(tmp_path / "content"))
+    kept, stray = write_blob(m.content_store, b"config"), write_blob(m.content_store, b"stray")
+    m.containers.create(c("c1", snapshotter="overlayfs", snapshot_key="c1",
+                          labels={"containerd.io/gc.ref.content.config": kept}))
+    assert "container" in repr(m.collector)
+    stats = m.garbage_collect()
+    assert stats.removed == [Node("content", "default", stray)]  # the container's blob stayed
+    with m.db.view() as tx:
+        [tracker] = [t for t in m.collector.trackers if t.types == ("container",)]
+        assert tracker.scan_roots(tx) == [Node("container", "default", "c1")]
+        assert tracker.references(tx, Node("container", "default", "c1")) == [
+            Node("snapshot/overlayfs", "default", "c1"), Node("content", "default", kept)]
+    m.containers.delete("c1")
+    assert m.garbage_collect().removed == [Node("content", "default", kept)]
+    m.close()

@@ -16,8 +16,9 @@ What can change after creation (``Update`` with field paths, as containerd's sto
 ``image`` and ``snapshotkey``. ``runtime`` and ``snapshotter`` are immutable.
 
 Garbage collection: a container *holds* its snapshot (``<snapshotter>/<snapshot_key>``) and
-whatever its ``containerd.io/gc.ref.*`` labels name, so a collector must treat every container
-as a root. :meth:`ContainerStore.references` lists those edges for a collector to use.
+whatever its ``containerd.io/gc.ref.*`` labels name, so the collector treats every container
+as a root (the SQLite store registers a tracker that says so); :meth:`ContainerStore.references`
+lists the same edges for anyone else to read.
 
 >>> c = Container("c1", runtime=RuntimeInfo("io.containerd.runc.v2"), snapshotter="overlayfs",
 ...               snapshot_key="c1")

@@ -3,6 +3,10 @@
 One row per ``(namespace, id)``. Labels are a JSON object; protobuf ``Any`` values (spec,
 runtime options) are stored serialized, extensions as ``{key: [type_url, base64 value]}``.
 Creating a container creates its namespace if needed, as every containerd object does.
+
+For garbage collection every container is a root (:class:`ContainersTracker`, registered with
+the metadata collector): it keeps its snapshot and whatever its ``gc.ref`` labels name, as
+containerd's ``scanRoots`` does for its containers bucket. Records are never swept.
 """
 from __future__ import annotations
 
@@ -15,13 +19,13 @@ from typing import cast
 
 from google.protobuf import any_pb2
 
-from ....core import filters, namespaces
+from ....core import filters, gc, namespaces
 from ....core.containers import FIELD_PATHS, Container, RuntimeInfo, validate
 from ....errdefs import AlreadyExists, InvalidArgument, NotFound
 from .db import DB
 from .namespaces import NamespaceStore
 
-__all__ = ["GC_REF_CONTENT", "GC_REF_SNAPSHOT", "SQLiteContainerStore"]
+__all__ = ["GC_REF_CONTENT", "GC_REF_SNAPSHOT", "ContainersTracker", "SQLiteContainerStore"]
 
 GC_REF_CONTENT = "containerd.io/gc.ref.content"
 GC_REF_SNAPSHOT = "containerd.io/gc.ref.snapshot."
@@ -218,3 +222,35 @@ class SQLiteContainerStore:
                     yield ns, cid, "content", v
                 elif k.startswith(GC_REF_SNAPSHOT) and k[len(GC_REF_SNAPSHOT):]:
                     yield ns, cid, f"snapshot/{k[len(GC_REF_SNAPSHOT):].partition('/')[0]}", v
+
+
+class ContainersTracker:
+    """Containers as roots of the metadata collector (a :class:`pyctrd.core.gc.ResourceTracker`)."""
+
+    types = ("container",)
+
+    def __init__(self, store: SQLiteContainerStore) -> None:
+        self.store = store
+
+    def __repr__(self) -> str:
+        return "<ContainersTracker>"
+
+    def scan_all(self, tx: sqlite3.Connection) -> list[gc.Node]:
+        return []  # a container record goes only when deleted, never by collection
+
+    def scan_roots(self, tx: sqlite3.Connection) -> list[gc.Node]:
+        return [gc.Node("container", ns, id) for ns, id in tx.execute("SELECT namespace, id FROM containers")]
+
+    def references(self, tx: sqlite3.Connection, node: gc.Node) -> list[gc.Node]:
+        row = tx.execute("SELECT snapshotter, snapshot_key, labels FROM containers WHERE namespace=? AND id=?",
+                         (node.namespace, node.key)).fetchone()
+        if row is None:
+            return []
+        snapshot = [gc.Node(f"snapshot/{row[0]}", node.namespace, row[1])] if row[0] and row[1] else []
+        return [*snapshot, *gc.label_refs(node.namespace, json.loads(row[2]))]
+
+    def remove(self, tx: sqlite3.Connection, node: gc.Node) -> None:
+        """Never called: :meth:`scan_all` offers nothing to sweep."""
+
+    def cleanup(self, removed: list[gc.Node]) -> list[str]:
+        return []

@@ -9,7 +9,7 @@ from typing import Any
 from ....core.content import ContentStore
 from ....core.gc import Stats
 from .content import NamespacedContentStore
-from .containers import SQLiteContainerStore
+from .containers import ContainersTracker, SQLiteContainerStore
 from .db import DB
 from .gc import MetadataCollector
 from .images import ImageRecords
@@ -49,6 +49,7 @@ class Metadata:
         self.leases = LeaseStore(self.db, clock=clock)
         self.images = ImageRecords(self.db, clock=clock)
         self.collector = MetadataCollector(self.db, content, clock=clock)
+        self.collector.register(ContainersTracker(self.containers))  # containers are GC roots
         self.snapshotters = dict(snapshotters or {})
 
     def __repr__(self) -> str:
