@@ -8,8 +8,8 @@ from typing import Any
 
 from ....core.content import ContentStore
 from ....core.gc import Stats
-from .content import NamespacedContentStore
 from .containers import ContainersTracker, SQLiteContainerStore
+from .content import NamespacedContentStore
 from .db import DB
 from .gc import MetadataCollector
 from .images import ImageRecords
