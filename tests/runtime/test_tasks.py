@@ -11,6 +11,7 @@ import pytest
 from pyctrd import errdefs
 from pyctrd._api.cgroups.stats.v1 import metrics_pb2 as v1
 from pyctrd.client import cio
+from pyctrd.plugins.runtime.v2.binary import resolve_runtime
 from pyctrd.core import oci
 
 from .conftest import GO_SHIM, RUNTIME, SHIM, Env, EventLog, needs_go_shim, shim_pids
@@ -223,4 +224,27 @@ def test_spec_with_memory_limit_reaches_the_cgroup(rt: Env) -> None:
     task.start()
     assert task.metrics().memory.usage.limit == 64 << 20  # type: ignore[attr-defined]
     task.delete(force=True)
+    rt.client.containers.delete("c1")
+
+
+@pytest.mark.parametrize("runtime", ["io.containerd.runc.v2", "io.containerd.pyrunc.v1"])
+def test_each_shim_runs_execs_and_survives_a_daemon_crash(rt: Env, runtime: str) -> None:
+    try:
+        resolve_runtime(runtime)
+    except errdefs.NotFound:
+        pytest.skip(f"{runtime}'s shim is not installed")
+    rt.client.containers.create("c1", spec=rt.spec("c1", "sh", "-c", "echo started; exec sleep 1000"),
+                                runtime=runtime)
+    task = rt.client.tasks.create("c1", io=rt.capture())
+    task.start()
+    rt.restart_daemon(signal.SIGKILL)
+    [state] = rt.client.tasks.list()
+    assert (state.id, state.pid, state.status) == ("c1", task.pid, "running")
+    p = rt.client.tasks.get("c1").exec("e1", {**rt.spec("c1")["process"], "args": ["echo", "hi"]}, io=rt.capture())
+    p.start()
+    assert p.wait().status == 0 and p.io.stdout.getvalue() == b"hi\n"  # type: ignore[union-attr]
+    p.delete()
+    assert rt.client.tasks.get("c1").delete(force=True).status == 137
+    assert task.io is not None and task.io.stdout.getvalue() == b"started\n"  # type: ignore[union-attr]
+    task.io.close()
     rt.client.containers.delete("c1")
