@@ -11,8 +11,8 @@ import pytest
 from pyctrd import errdefs
 from pyctrd._api.cgroups.stats.v1 import metrics_pb2 as v1
 from pyctrd.client import cio
-from pyctrd.plugins.runtime.v2.binary import resolve_runtime
 from pyctrd.core import oci
+from pyctrd.plugins.runtime.v2.binary import resolve_runtime
 
 from .conftest import GO_SHIM, RUNTIME, SHIM, Env, EventLog, needs_go_shim, shim_pids
 
