@@ -214,6 +214,9 @@ def _cleanup_namespace(env: Env, ns: str) -> list[str]:
         problems.append(f"task {ns}/{state.id} left behind ({state.status})")
         with contextlib.suppress(errdefs.PyctrdError):
             c.tasks.get(state.id).delete(force=True)
+        for path in (state.io.stdin, state.io.stdout, state.io.stderr):
+            if path.startswith("/run/containerd/fifo/"):  # a FIFO set ctr made and no ctr removed
+                shutil.rmtree(Path(path).parent, ignore_errors=True)
     for container in c.containers.list():
         with contextlib.suppress(errdefs.PyctrdError):
             c.containers.delete(container.id)
