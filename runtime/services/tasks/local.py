@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import builtins
+import contextlib
 import logging
 from collections.abc import Mapping
 from datetime import UTC, datetime
@@ -133,7 +134,13 @@ class Tasks:
         t = await self.task(id)
         if self.monitor is not None:
             self.monitor.stop(t)
-        return await self.runtime.delete(id)
+        try:
+            return await self.runtime.delete(id)
+        except PyctrdError:
+            if self.monitor is not None:  # still there (e.g. running): keep watching it
+                with contextlib.suppress(NotFound):
+                    self.monitor.monitor(self.runtime.get(id), None)
+            raise
 
     async def delete_process(self, id: str, exec_id: str) -> Exit:
         if not exec_id:
