@@ -23,7 +23,7 @@ from typing import Any
 from google.protobuf import any_pb2
 
 from ... import errdefs
-from ...core import filters, mount
+from ...core import filters, mount, namespaces
 from ...core.containers import Container, ContainerStore
 from ...core.runtime import (
     IO,
@@ -74,7 +74,12 @@ class Tasks:
         """Watch the tasks a restarted daemon found still running."""
         if self.monitor is not None:
             for t in self.runtime.tasks(all_namespaces=True):
-                self.monitor.monitor(t, None)
+                with namespaces.namespace(t.namespace):
+                    try:
+                        labels = {"runtime": (await self._container(t.id)).runtime.name}
+                    except PyctrdError:
+                        labels = {}
+                self.monitor.monitor(t, labels)
 
     async def _container(self, id: str) -> Container:
         return await asyncio.to_thread(self.containers.get, id)
@@ -131,6 +136,7 @@ class Tasks:
         return await (await self._process(id, exec_id)).start()
 
     async def delete(self, id: str) -> Exit:
+        c = await self._container(id)
         t = await self.task(id)
         if self.monitor is not None:
             self.monitor.stop(t)
@@ -139,7 +145,7 @@ class Tasks:
         except PyctrdError:
             if self.monitor is not None:  # still there (e.g. running): keep watching it
                 with contextlib.suppress(NotFound):
-                    self.monitor.monitor(self.runtime.get(id), None)
+                    self.monitor.monitor(self.runtime.get(id), {"runtime": c.runtime.name})
             raise
 
     async def delete_process(self, id: str, exec_id: str) -> Exit:
