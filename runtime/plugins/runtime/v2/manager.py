@@ -28,7 +28,6 @@ import logging
 import os
 import shutil
 import signal
-import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -46,10 +45,11 @@ from ....errdefs import AlreadyExists, NotFound, PyctrdError, Unavailable
 from ....ttrpc import sockets as ttrpc_sockets
 from .binary import ShimBinary, resolve_runtime
 from .bundle import Bundle, load_bundle, new_bundle
-from .orphans import OrphanReaper
+from .orphans import OrphanReaper, alive
 from .shim import ShimTask
+from .shimlog import ShimLog
 
-__all__ = ["ManagerConfig", "ShimLog", "TaskManager"]
+__all__ = ["ManagerConfig", "TaskManager"]
 
 log = logging.getLogger("pyctrd.runtime")
 
@@ -69,49 +69,6 @@ class ManagerConfig:
     cleanup_timeout: float = 5.0
     shutdown_timeout: float = 3.0
     resolve: Callable[[str], str] = field(default=resolve_runtime)
-
-
-def _alive(pid: int) -> bool:
-    """Is ``pid`` running (not gone, not a zombie)?"""
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except (OSError, IndexError):
-        return False
-
-
-class ShimLog:
-    """Copies a shim's log FIFO to the daemon's stderr, as containerd does.
-
-    Opened read-write so that opening never blocks and the daemon never sees EOF between
-    shim writes; reopened by a restarted daemon.
-    """
-
-    def __init__(self, bundle: Bundle) -> None:
-        path = bundle.path / "log"
-        if not path.exists():
-            os.mkfifo(path, 0o700)
-        self.fd = os.open(path, os.O_RDWR | os.O_NONBLOCK | os.O_CLOEXEC)
-        self._loop = asyncio.get_running_loop()
-        self._loop.add_reader(self.fd, self._copy)
-
-    def _copy(self) -> None:
-        try:
-            data = os.read(self.fd, 65536)
-        except BlockingIOError:
-            return
-        except OSError:
-            self.close()
-            return
-        with contextlib.suppress(OSError, ValueError):
-            sys.stderr.buffer.write(data)
-            sys.stderr.flush()
-
-    def close(self) -> None:
-        if self.fd >= 0:
-            self._loop.remove_reader(self.fd)
-            os.close(self.fd)
-            self.fd = -1
 
 
 class TaskManager:
@@ -189,7 +146,7 @@ class TaskManager:
             with contextlib.suppress(PyctrdError, TimeoutError):
                 await task.shutdown(self.config.shutdown_timeout)
             await task.close()
-            if not clean or _alive(task.shim_pid):
+            if not clean or alive(task.shim_pid):
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(task.shim_pid, signal.SIGKILL)
                 await self._cleanup_dead_shim(key, None, task.binary, "failed create")

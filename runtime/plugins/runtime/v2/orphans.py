@@ -21,7 +21,7 @@ import logging
 import os
 import signal
 
-__all__ = ["OrphanReaper", "zombie_children"]
+__all__ = ["OrphanReaper", "alive", "zombie_children"]
 
 log = logging.getLogger("pyctrd.runtime")
 
@@ -38,6 +38,15 @@ def zombie_children() -> set[int]:
             if f.read().rsplit(")", 1)[1].split()[0] == "Z":
                 zombies.add(pid)
     return zombies
+
+
+def alive(pid: int) -> bool:
+    """Is ``pid`` running (not gone, not a zombie)?"""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return False
 
 
 class OrphanReaper:
