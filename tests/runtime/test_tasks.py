@@ -218,11 +218,13 @@ def test_runtime_name_is_required_to_match_a_binary() -> None:
         resolve_runtime("runc")
 
 
-def test_spec_with_memory_limit_reaches_the_cgroup(rt: Env) -> None:
+def test_memory_limit_from_the_spec_and_by_update(rt: Env) -> None:
     rt.container("c1", "sleep", "1000", opts=(oci.with_memory_limit(64 << 20),))
     task = rt.client.tasks.create("c1")
     task.start()
     assert task.metrics().memory.usage.limit == 64 << 20  # type: ignore[attr-defined]
+    task.update({"memory": {"limit": 32 << 20}})  # Tasks.Update: LinuxResources JSON, to the shim
+    assert task.metrics().memory.usage.limit == 32 << 20  # type: ignore[attr-defined]
     task.delete(force=True)
     rt.client.containers.delete("c1")
 
