@@ -14,6 +14,8 @@ It speaks containerd's gRPC API, so it works against pyctrd *and* a real contain
         ...
     c.pull("127.0.0.1:5000/layered:latest")        # fetch, record, unpack into overlayfs
     c.images.check("127.0.0.1:5000/layered:latest")
+    c.containers.create("c1", spec=spec, runtime="io.containerd.runc.v2")
+    task = c.tasks.create("c1", io=cio.capture()); task.start(); task.wait()
 
 Errors are :mod:`pyctrd.errdefs` kinds (NotFound, AlreadyExists, …), whichever daemon raised them.
 """
@@ -28,7 +30,9 @@ from ..core.ocispec import Descriptor
 from ..core.remotes import Progress
 from ..remotes import PushResult
 from . import archive, transfer
+from . import cio
 from .connection import Connection, default_address
+from .containers import ContainersClient
 from .content import ContentProxy
 from .diff import DiffClient
 from .events import EventsClient
@@ -38,8 +42,10 @@ from .leases import LeasesClient
 from .namespaces import NamespacesClient
 from .snapshots import SnapshotsClient
 from .transfer import PullResult
+from .tasks import Process, Task, TasksClient
 
-__all__ = ["Client", "PluginInfo", "VersionInfo", "default_address"]
+__all__ = ["Client", "ContainersClient", "PluginInfo", "Process", "Task", "TasksClient", "VersionInfo", "cio",
+           "default_address"]
 
 
 class Client:
@@ -51,6 +57,8 @@ class Client:
         self.introspection = IntrospectionClient(self.conn)
         self.namespaces = NamespacesClient(self.conn)
         self.events = EventsClient(self.conn)
+        self.containers = ContainersClient(self.conn)
+        self.tasks = TasksClient(self.conn)
         self.content = ContentProxy(self.conn)
         self.leases = LeasesClient(self.conn)
         self.images = ImagesClient(self.conn, self.content)

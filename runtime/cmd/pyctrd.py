@@ -4,6 +4,7 @@
     pyctrd config default        # every setting and every plugin's section, with defaults
     pyctrd config dump           # the effective config after merging FILE
     pyctrd systemd-unit          # a unit file for running pyctrd under systemd
+    pyctrd --address SOCK publish --topic /tasks/exit --namespace NS  < event (a serialized Any)
 
 A bad config file (TOML syntax, wrong type) is reported with file, key and line, and the
 daemon exits with status 2 without starting.
@@ -23,7 +24,7 @@ from ..config import ConfigError, Loaded, load, to_toml
 from ..config.schema import Config
 from ..errdefs import PyctrdError
 
-__all__ = ["load_config", "main", "plugin_sections", "print_config", "serve"]
+__all__ = ["load_config", "main", "plugin_sections", "print_config", "publish", "serve"]
 
 DEFAULT_CONFIG = "/etc/pyctrd/config.toml"
 log = logging.getLogger("pyctrd")
@@ -41,7 +42,38 @@ def _parser() -> argparse.ArgumentParser:
     cfg = sub.add_parser("config", help="print config")
     cfg.add_argument("what", choices=["default", "dump"])
     sub.add_parser("systemd-unit", help="print a systemd unit for pyctrd")
+    pub = sub.add_parser("publish", help="publish an event read from stdin (what shims may run)")
+    pub.add_argument("--topic", default="", help="topic of the event, e.g. /tasks/exit")
+    pub.add_argument("--namespace", default="", help="namespace to publish to")
     return ap
+
+
+def publish(address: str, topic: str, namespace: str, payload: bytes) -> int:
+    """containerd's ``publish``: a serialized ``Any`` from stdin, published over gRPC."""
+    from google.protobuf import any_pb2
+    from google.protobuf.message import DecodeError
+
+    from .._api.containerd.api.services.events.v1 import events_pb2, events_pb2_grpc
+    from ..client.connection import Connection
+
+    if not topic:
+        print("pyctrd: topic required to publish event: invalid argument", file=sys.stderr)
+        return 1
+    event = any_pb2.Any()
+    try:
+        event.ParseFromString(payload)
+    except DecodeError as exc:
+        print(f"pyctrd: event on stdin is not a serialized Any: {exc}", file=sys.stderr)
+        return 1
+    conn = Connection(address, namespace=namespace or "default", timeout=10)
+    try:
+        conn.stub(events_pb2_grpc.EventsStub).Publish(events_pb2.PublishRequest(topic=topic, event=event))
+    except PyctrdError as exc:
+        print(f"pyctrd: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        conn.close()
+    return 0
 
 
 def load_config(args: argparse.Namespace) -> Loaded:
@@ -124,6 +156,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"pyctrd: {exc}", file=sys.stderr)
             return 2
         return 0
+    if args.command == "publish":
+        return publish(loaded.config.grpc.address, args.topic, args.namespace, sys.stdin.buffer.read())
     if args.command == "systemd-unit":
         from ..daemon.systemd import unit
 
@@ -133,8 +167,8 @@ def main(argv: list[str] | None = None) -> int:
 
     setup(loaded.config.debug.level or "info", loaded.config.debug.format)
     try:
-        from ..daemon.plugin_config import plugin_configs
         from .. import builtins  # noqa: F401
+        from ..daemon.plugin_config import plugin_configs
         from ..plugin import REGISTRY
 
         plugin_configs(loaded, REGISTRY)  # wrong types in plugin sections: fail before starting

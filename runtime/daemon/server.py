@@ -8,11 +8,15 @@
 3. for each registration: merge its config, give it an :class:`~pyctrd.plugin.InitContext`
    with ``<root>/<type>.<id>`` and ``<state>/<type>.<id>``, run init, record ok/skip/error;
    a failing plugin listed in ``required_plugins`` stops the boot;
-4. register every ok ``io.containerd.grpc.v1`` plugin on one grpc.aio server and bind the
+4. serve the ttrpc socket (``<grpc address>.ttrpc``, mode 0660) with every ok plugin that
+   has ``register_ttrpc(server)``: shims forward their events there;
+5. give each ok plugin with an ``async astart()`` its turn, in init order - work that needs
+   the event loop, such as reconnecting to the shims a previous daemon left running;
+6. register every ok ``io.containerd.grpc.v1`` plugin on one grpc.aio server and bind the
    unix socket atomically (bind a temporary name, chmod/chown, rename into place);
-5. log ``pyctrd successfully booted in N s``.
+7. log ``pyctrd successfully booted in N s``.
 
-:meth:`Daemon.stop` closes the socket and the plugins in reverse order. Containers are not
+:meth:`Daemon.stop` closes both sockets and the plugins in reverse order. Containers are not
 touched: shims run on their own (that is what lets a daemon restart under running tasks).
 """
 from __future__ import annotations
@@ -34,8 +38,10 @@ from ..config import Config, Loaded
 from ..errdefs import FailedPrecondition, Unavailable
 from ..plugin import REGISTRY, InitContext, Plugin, PluginSet, Registry, types
 from ..plugins.events.exchange import Exchange
+from ..ttrpc import Server as TTRPCServer
 from .metrics import CallCounter, MetricsServer, render
 from .plugin_config import is_disabled, plugin_configs
+from .systemd import notify
 
 __all__ = ["Daemon", "socket_in_use"]
 
@@ -66,6 +72,7 @@ class Daemon:
         self.plugins = PluginSet()
         self.calls = CallCounter()
         self.server: grpc.aio.Server | None = None
+        self.ttrpc_server: TTRPCServer | None = None
         self.exchange: Exchange | None = None
         self.metrics: MetricsServer | None = None
         self.boot_seconds = 0.0
@@ -141,6 +148,26 @@ class Daemon:
             os.unlink(addr)
         Path(addr).parent.mkdir(parents=True, exist_ok=True)
 
+    async def _serve_ttrpc(self) -> None:
+        cfg = self.config
+        self.ttrpc_server = TTRPCServer()  # as containerd: only our own uid may connect
+        for p in self.plugins:
+            if p.status == "ok" and hasattr(p.instance, "register_ttrpc"):
+                p.instance.register_ttrpc(self.ttrpc_server)
+        await self.ttrpc_server.serve_unix(cfg.ttrpc_address, 0o660, cfg.ttrpc.uid, cfg.ttrpc.gid)
+
+    async def _start_plugins(self) -> None:
+        for p in self.plugins:
+            astart = getattr(p.instance, "astart", None) if p.status == "ok" else None
+            if astart is None:
+                continue
+            try:
+                await astart()
+            except Exception as exc:
+                log.exception("starting plugin %s", p.registration.uri)
+                if p.registration.uri in self.config.required_plugins:
+                    raise FailedPrecondition(f"start required plugin {p.registration.uri}: {exc}") from exc
+
     async def _serve_grpc(self) -> None:
         g = self.config.grpc
         self.server = grpc.aio.server(
@@ -170,6 +197,8 @@ class Daemon:
         self._prepare_host()
         self.exchange = Exchange(asyncio.get_running_loop())
         self._init_plugins()
+        await self._serve_ttrpc()
+        await self._start_plugins()
         await self._serve_grpc()
         if self.config.metrics.address:
             self.metrics = MetricsServer(self.config.metrics.address, self.metrics_text)
@@ -177,17 +206,26 @@ class Daemon:
         self.boot_seconds = time.perf_counter() - t0
         log.info("serving...", extra={"fields": {"address": self.address}})
         log.info("pyctrd successfully booted in %.6fs", self.boot_seconds)
+        notify("READY=1")
 
     def metrics_text(self) -> str:
         subs = float(self.exchange.subscriber_count()) if self.exchange else 0.0
-        return render(self.calls.started, self.plugins, {"pyctrd_event_subscribers": subs,
+        text = render(self.calls.started, self.plugins, {"pyctrd_event_subscribers": subs,
                                                          "pyctrd_boot_seconds": self.boot_seconds})
+        for p in self.plugins:  # plugins with metrics of their own (the cgroups task monitor)
+            more = getattr(p.instance, "prometheus_text", None) if p.status == "ok" else None
+            if more is not None:
+                text += more()
+        return text
 
     # -- shutdown -------------------------------------------------------------------------
     async def stop(self, grace: float = 1.0) -> None:
         log.info("stopping pyctrd")
+        notify("STOPPING=1")
         if self.server is not None:
             await self.server.stop(grace)
+        if self.ttrpc_server is not None:
+            await self.ttrpc_server.close()
         if self.metrics is not None:
             await self.metrics.close()
         for p in reversed(list(self.plugins)):
@@ -200,7 +238,7 @@ class Daemon:
                         r = fn()
                         if inspect.isawaitable(r):
                             await r
-                    except Exception:  # noqa: BLE001 - keep closing the others
+                    except Exception:
                         log.exception("closing plugin %s", p.registration.uri)
                     break
         if self._bound:

@@ -1,10 +1,28 @@
-"""A systemd unit for pyctrd, every line explained (containerd ships the same settings)."""
+"""pyctrd under systemd: the unit file (every line explained; containerd ships the same
+settings) and :func:`notify`, how the daemon tells systemd it is ready (``Type=notify``)."""
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
+import socket
 
-__all__ = ["unit"]
+__all__ = ["notify", "unit"]
+
+
+def notify(state: str) -> bool:
+    """Send ``state`` (``READY=1``, ``STOPPING=1``) to systemd's ``$NOTIFY_SOCKET``, as
+    containerd's ``sd_notify`` calls do; False (and nothing sent) when not run by systemd."""
+    address = os.environ.get("NOTIFY_SOCKET", "")
+    if not address:
+        return False
+    if address.startswith("@"):  # an abstract socket
+        address = "\0" + address[1:]
+    with contextlib.suppress(OSError), socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as s:
+        s.connect(address)
+        s.sendall(state.encode())
+        return True
+    return False
 
 
 def unit(binary: str = "pyctrd", config: str | None = None) -> str:
@@ -19,6 +37,8 @@ After=network.target local-fs.target
 # Load the overlay module before starting: the overlayfs snapshotter needs it.
 ExecStartPre=-/sbin/modprobe overlay
 ExecStart={exe}{cfg}
+# pyctrd says READY=1 once its sockets serve, so units ordered after it start only then.
+Type=notify
 
 # Restart the daemon whenever it stops; running containers are not affected.
 Restart=always

@@ -206,7 +206,7 @@ def test_trackers_plug_other_resources_in(md: Metadata) -> None:
     tr = TableTracker(md)
     assert isinstance(tr, ResourceTracker)
     md.collector.register(tr)
-    assert repr(md.collector) == "<MetadataCollector trackers=snapshot/fake dirty=0>"
+    assert repr(md.collector) == "<MetadataCollector trackers=container,snapshot/fake dirty=0>"
     cfg = write_blob(md.content_store, b"config of a snapshot")
     tr.add("default", "base")
     tr.add("default", "top", parent="base", labels={"containerd.io/gc.ref.content.c": cfg})

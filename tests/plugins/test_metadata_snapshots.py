@@ -7,6 +7,8 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 import pytest
+from pyctrd.core import typeurl
+from pyctrd.core.containers import Container, RuntimeInfo
 from pyctrd.core.content import Info as ContentInfo
 from pyctrd.core.gc import Node
 from pyctrd.core.leases import Resource, lease
@@ -147,14 +149,14 @@ def test_flat_leases_keep_parents_but_not_label_references(md: Metadata) -> None
     assert sorted(i.name for i in sn.walk()) == ["p", "q"]  # "other" went: flat ignores labels
 
 
-def test_gc_roots_container_snapshots_when_the_containers_table_exists(md: Metadata) -> None:
+def test_a_containers_snapshot_and_its_parents_are_kept(md: Metadata) -> None:
     sn = md.snapshotters["overlayfs"]
     chain(md, ["base"], "overlayfs")
     sn.prepare("c1", "base")
     sn.prepare("c2", "base")
-    with md.db.update() as c:  # the containers store's table (its owner creates it in a migration)
-        c.execute("CREATE TABLE containers (namespace TEXT, id TEXT, snapshotter TEXT, snapshot_key TEXT)")
-        c.execute("INSERT INTO containers VALUES ('default', 'c1', 'overlayfs', 'c1')")
+    spec = typeurl.pack_json(typeurl.OCI_SPEC_URL, {"ociVersion": "1.0.2-dev"})
+    md.containers.create(Container("c1", runtime=RuntimeInfo("io.containerd.runc.v2"), spec=spec,
+                                   snapshotter="overlayfs", snapshot_key="c1"))
     stats = md.garbage_collect()
     assert [n for n in stats.removed if n.type.startswith("snapshot/")] == [Node("snapshot/overlayfs", "default", "c2")]
     assert sorted(i.name for i in sn.walk()) == ["base", "c1"]

@@ -17,7 +17,10 @@ __all__ = ["cli", "main"]
 
 def main(argv: list[str] | None = None) -> int:
     try:
-        cli.main(args=argv, prog_name="pyctr", standalone_mode=False)
+        # without standalone mode, click *returns* the code of a `raise click.exceptions.Exit(n)`
+        result = cli.main(args=argv, prog_name="pyctr", standalone_mode=False)
+        if isinstance(result, int):
+            return result
     except click.exceptions.Exit as exc:
         return int(exc.exit_code or 0)
     except click.ClickException as exc:

@@ -1,4 +1,8 @@
-"""``containerd.services.events.v1.Events``: publish, forward and subscribe over gRPC."""
+"""``containerd.services.events.v1.Events``: publish, forward and subscribe over gRPC.
+
+The same service also answers ``containerd.services.events.ttrpc.v1.Events/Forward`` on the
+daemon's ttrpc socket: that is how shims (which speak ttrpc only) hand in their task events.
+"""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
@@ -8,13 +12,14 @@ from google.protobuf import empty_pb2
 
 from ..._api.containerd.api.services.events.v1 import events_pb2 as pb
 from ..._api.containerd.api.services.events.v1 import events_pb2_grpc as pb_grpc
+from ..._api.containerd.api.services.ttrpc.events.v1 import events_pb2 as ttrpc_pb
 from ...core import typeurl
 from ...core.events import Envelope
 from ...errdefs import InvalidArgument, NotFound
 from ...plugin import InitContext, Registration, register, types
 from ..base import from_timestamp, servicer, to_timestamp
 
-__all__ = ["EventsService", "envelope_from_proto", "envelope_to_proto"]
+__all__ = ["EventsService", "TTRPCEvents", "envelope_from_proto", "envelope_to_proto"]
 
 
 def envelope_to_proto(env: Envelope) -> pb.Envelope:
@@ -24,7 +29,7 @@ def envelope_to_proto(env: Envelope) -> pb.Envelope:
     return out
 
 
-def envelope_from_proto(p: pb.Envelope) -> Envelope:
+def envelope_from_proto(p: pb.Envelope | ttrpc_pb.Envelope) -> Envelope:
     event: Any = None
     if p.HasField("event"):
         try:
@@ -32,6 +37,17 @@ def envelope_from_proto(p: pb.Envelope) -> Envelope:
         except NotFound:
             event = p.event  # unknown type here: pass the Any through untouched
     return Envelope(from_timestamp(p.timestamp), p.namespace, p.topic, event)
+
+
+class TTRPCEvents:
+    """``containerd.services.events.ttrpc.v1.Events``: shims forward their events here."""
+
+    def __init__(self, exchange: Any) -> None:
+        self.exchange = exchange
+
+    async def Forward(self, request: ttrpc_pb.ForwardRequest) -> empty_pb2.Empty:
+        self.exchange.forward(envelope_from_proto(request.envelope))
+        return empty_pb2.Empty()
 
 
 @servicer
@@ -60,6 +76,9 @@ class EventsService(pb_grpc.EventsServicer):
 
     def register(self, server: Any) -> None:
         pb_grpc.add_EventsServicer_to_server(self, server)
+
+    def register_ttrpc(self, server: Any) -> None:
+        server.register(ttrpc_pb.DESCRIPTOR.services_by_name["Events"], TTRPCEvents(self.exchange))
 
 
 def _init(ic: InitContext) -> EventsService:

@@ -88,6 +88,23 @@ MIGRATIONS: list[tuple[str, str]] = [
             PRIMARY KEY (namespace, name)
         );
     """),
+    ("containers", """
+        CREATE TABLE containers (
+            namespace TEXT NOT NULL REFERENCES namespaces(name),
+            id TEXT NOT NULL,
+            image TEXT NOT NULL DEFAULT '',
+            runtime_name TEXT NOT NULL,
+            runtime_options BLOB,
+            spec BLOB NOT NULL,
+            snapshotter TEXT NOT NULL DEFAULT '',
+            snapshot_key TEXT NOT NULL DEFAULT '',
+            labels TEXT NOT NULL DEFAULT '{}',
+            extensions TEXT NOT NULL DEFAULT '{}',
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL,
+            PRIMARY KEY (namespace, id)
+        );
+    """),
     # A snapshot record maps a namespace's key to the backend's key (``<ns>/<seq>/<key>``);
     # ``parent`` is the namespace's own name for the parent. Sequences count per namespace
     # and snapshotter, as containerd's bucket sequence does.
@@ -115,7 +132,7 @@ MIGRATIONS: list[tuple[str, str]] = [
 
 #: Tables whose rows belong to a namespace: (table, what containerd calls them). A namespace
 #: that still has rows in any of them cannot be deleted. Stores append to this.
-NAMESPACED_TABLES: list[tuple[str, str]] = [("images", "images"), ("blobs", "blobs"),
+NAMESPACED_TABLES: list[tuple[str, str]] = [("images", "images"), ("blobs", "blobs"), ("containers", "containers"),
                                             ("snapshots", "snapshots")]
 
 

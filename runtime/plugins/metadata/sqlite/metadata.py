@@ -8,6 +8,7 @@ from typing import Any
 
 from ....core.content import ContentStore
 from ....core.gc import Stats
+from .containers import ContainersTracker, SQLiteContainerStore
 from .content import NamespacedContentStore
 from .db import DB
 from .gc import MetadataCollector
@@ -27,6 +28,8 @@ class Metadata:
     Attributes:
         db: the SQLite database.
         namespaces: namespace records and labels.
+        containers: container records (their snapshots and labels are GC roots: see
+            :meth:`SQLiteContainerStore.references`).
         content: the local content store this layer namespaces (None if unavailable).
         content_store: the namespaced content store over it (None without ``content``).
         leases: the lease manager.
@@ -43,6 +46,7 @@ class Metadata:
                  clock: Callable[[], datetime] = utcnow) -> None:
         self.db = DB(path)
         self.namespaces = NamespaceStore(self.db)
+        self.containers = SQLiteContainerStore(self.db)
         self.content = content
         self.content_sharing_policy = content_sharing_policy
         self.content_store = (NamespacedContentStore(self.db, content, shared=content_sharing_policy == "shared",
@@ -50,6 +54,7 @@ class Metadata:
         self.leases = LeaseStore(self.db, clock=clock)
         self.images = ImageRecords(self.db, clock=clock)
         self.collector = MetadataCollector(self.db, content, clock=clock)
+        self.collector.register(ContainersTracker(self.containers))  # containers are GC roots
         self.snapshotters: dict[str, NamespacedSnapshotter] = {
             name: NamespacedSnapshotter(self.db, name, backend, clock=clock,
                                         on_remove=lambda n: self.snapshot_tracker.mark_dirty(n))

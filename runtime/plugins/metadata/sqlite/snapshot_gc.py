@@ -4,8 +4,9 @@
 collector asks it, inside its transaction, for:
 
 - **nodes** - every snapshot record: ``Node("snapshot/overlayfs", ns, key)``;
-- **roots** - records labelled ``containerd.io/gc.root``, and the snapshot of every
-  container (read from the ``containers`` table when that table exists);
+- **roots** - records labelled ``containerd.io/gc.root`` (a container's snapshot is kept by
+  the container: :class:`~pyctrd.plugins.metadata.sqlite.containers.ContainersTracker`
+  makes containers roots with an edge to ``snapshot/<snapshotter>`` ``<snapshot key>``);
 - **edges** - a snapshot keeps its *parent* (also when reached through a flat lease: a
   snapshot without its parents cannot be mounted) and, unless flat, whatever its
   ``containerd.io/gc.ref.*`` labels name.
@@ -37,10 +38,6 @@ __all__ = ["SnapshotTracker", "prune_backend"]
 log = logging.getLogger("pyctrd.gc")
 
 
-def _has_table(tx: sqlite3.Connection, name: str) -> bool:
-    return tx.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name=?", (name,)).fetchone() is not None
-
-
 class SnapshotTracker:
     """The collector's view of every namespaced snapshotter (see the module docstring).
 
@@ -67,10 +64,6 @@ class SnapshotTracker:
     def scan_roots(self, tx: sqlite3.Connection) -> Iterator[Node]:
         for ns, sn, key, labels in tx.execute("SELECT namespace, snapshotter, key, labels FROM snapshots").fetchall():
             if sn in self.snapshotters and gc.LABEL_ROOT in json.loads(labels):
-                yield Node(f"snapshot/{sn}", ns, key)
-        if _has_table(tx, "containers"):  # the containers store's table, once it exists
-            for ns, sn, key in tx.execute("SELECT namespace, snapshotter, snapshot_key FROM containers "
-                                          "WHERE snapshotter != '' AND snapshot_key != ''").fetchall():
                 yield Node(f"snapshot/{sn}", ns, key)
 
     def references(self, tx: sqlite3.Connection, node: Node) -> Iterable[Node]:

@@ -1,0 +1,103 @@
+"""Reaping orphans: the price of being a child subreaper.
+
+The daemon marks itself a *child subreaper*, so a shim it started becomes its child once the
+shim's ``start`` process exits (and is reaped by the daemon when it ends). But when a shim is
+killed, *its* children - ``runc init``, a container's processes - become the daemon's children
+too, and nobody waits for them: they stay zombies, and ``runc delete --force`` waits on a zombie
+forever. The daemon cannot simply ``waitpid(-1)``: that would steal the exit statuses of the
+processes other code waits for (``asyncio`` subprocesses, ``subprocess.run`` in a thread).
+
+So :class:`OrphanReaper` reaps only zombies that nobody else reaped: on ``SIGCHLD`` it lists the
+daemon's zombie children (``/proc/self/task/*/children``), and reaps those that were *already*
+zombies at the previous look, ``grace`` seconds earlier. A process whose parent code waits for
+it is reaped by that code within microseconds; one still a zombie after the grace is an orphan.
+"""
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import glob
+import logging
+import os
+import signal
+
+__all__ = ["OrphanReaper", "alive", "zombie_children"]
+
+log = logging.getLogger("pyctrd.runtime")
+
+
+def zombie_children() -> set[int]:
+    """Pids of this process's children that have exited but not been reaped."""
+    pids: set[int] = set()
+    for path in glob.glob(f"/proc/{os.getpid()}/task/*/children"):
+        with contextlib.suppress(OSError), open(path) as f:
+            pids.update(int(p) for p in f.read().split())
+    zombies = set()
+    for pid in pids:
+        with contextlib.suppress(OSError, IndexError), open(f"/proc/{pid}/stat") as f:
+            if f.read().rsplit(")", 1)[1].split()[0] == "Z":
+                zombies.add(pid)
+    return zombies
+
+
+def alive(pid: int) -> bool:
+    """Is ``pid`` running (not gone, not a zombie)?"""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return False
+
+
+class OrphanReaper:
+    """Reaps zombie children nobody else waits for (see the module docstring)."""
+
+    def __init__(self, grace: float = 0.5) -> None:
+        self.grace = grace
+        self.reaped = 0
+        self._seen: set[int] = set()
+        self._scheduled: asyncio.TimerHandle | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    def __repr__(self) -> str:
+        return f"<OrphanReaper reaped={self.reaped} watching={len(self._seen)}>"
+
+    def start(self) -> None:
+        """Install the SIGCHLD handler (main thread's event loop only; else a no-op)."""
+        loop = asyncio.get_running_loop()
+        try:
+            loop.add_signal_handler(signal.SIGCHLD, self._wake)
+        except (RuntimeError, ValueError):  # not the main thread: leave orphans to PID 1
+            log.debug("orphan reaper not installed (not on the main thread)")
+            return
+        self._loop = loop
+        self._wake()  # orphans that arrived before the handler
+
+    def _wake(self) -> None:
+        if self._loop is not None and self._scheduled is None:
+            self._scheduled = self._loop.call_later(self.grace, self.scan)
+
+    def scan(self) -> list[int]:
+        """Reap the zombies seen at the previous scan too; look again later if any remain."""
+        self._scheduled = None
+        now = zombie_children()
+        reaped = []
+        for pid in sorted(now & self._seen):
+            with contextlib.suppress(ChildProcessError):
+                if os.waitpid(pid, os.WNOHANG)[0] == pid:
+                    reaped.append(pid)
+        if reaped:
+            self.reaped += len(reaped)
+            log.debug("reaped orphans %s", reaped)
+        self._seen = now - set(reaped)
+        if self._seen:
+            self._wake()
+        return reaped
+
+    def stop(self) -> None:
+        if self._scheduled is not None:
+            self._scheduled.cancel()
+            self._scheduled = None
+        if self._loop is not None:
+            self._loop.remove_signal_handler(signal.SIGCHLD)
+            self._loop = None

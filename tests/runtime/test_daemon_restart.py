@@ -1,0 +1,96 @@
+"""Daemon restart: running tasks survive a crashed daemon, dead ones are cleaned up at boot."""
+from __future__ import annotations
+
+import os
+import signal
+from pathlib import Path
+
+from .conftest import GO_SHIM, Env, EventLog, needs_go_shim, shim_pids, wait_exit
+
+pytestmark = needs_go_shim
+
+
+def test_three_tasks_survive_a_killed_daemon(rt: Env) -> None:
+    ids = ["r1", "r2", "r3"]
+    pids = {}
+    for id in ids:
+        rt.container(id, "sleep", "1000")
+        task = rt.client.tasks.create(id)
+        pids[id] = task.start()
+    shims = sorted(shim_pids(rt.namespace))
+    assert len(shims) == 3
+
+    rt.restart_daemon(signal.SIGKILL)
+
+    assert sorted(shim_pids(rt.namespace)) == shims  # the very same shims
+    states = {s.id: (s.pid, s.status) for s in rt.client.tasks.list()}
+    assert states == {id: (pids[id], "running") for id in ids}
+    assert "reconnected to shim of task" in rt.daemon.log_text()
+
+    r1 = rt.client.tasks.get("r1")
+    p = r1.exec("e1", {**rt.spec("r1")["process"], "args": ["sh", "-c", "echo still here"]}, io=rt.capture())
+    p.start()
+    assert p.wait().status == 0 and p.io.stdout.getvalue() == b"still here\n"  # type: ignore[union-attr]
+    p.delete()
+    assert r1.metrics().pids.current == 1  # type: ignore[attr-defined]
+
+    log = EventLog(rt.daemon.address, 'topic=="/tasks/exit"')
+    try:
+        for id in ids:
+            t = rt.client.tasks.get(id)
+            t.kill(signal.SIGKILL)
+            assert t.wait().status == 137
+            assert t.delete().status == 137
+            rt.client.containers.delete(id)
+        # the reloaded shims still forward their events to the new daemon's ttrpc socket
+        assert {e.event.container_id for e in log.wait("/tasks/exit", 3)} == set(ids)  # type: ignore[union-attr]
+    finally:
+        log.close()
+    for pid in shims:
+        wait_exit(pid)
+    assert not shim_pids(rt.namespace)
+    assert not os.listdir(rt.state) and not os.listdir(rt.work)
+
+
+def test_a_shim_that_died_while_the_daemon_was_down_is_cleaned_up(rt: Env) -> None:
+    rt.container("alive", "sleep", "1000")
+    rt.client.tasks.create("alive").start()
+    rt.container("dead", "sleep", "1000")
+    rt.client.tasks.create("dead").start()
+    rt.container("made", "true")
+    rt.client.tasks.create("made")  # created, never started
+    bundles = sorted(os.listdir(rt.state))
+    assert bundles == ["alive", "dead", "made"]
+    dead_shim = next(pid for pid in shim_pids(rt.namespace)
+                     if b"dead" in Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0"))
+    address = (rt.state / "dead" / "address").read_text().removeprefix("unix://")
+
+    rt.daemon.stop(signal.SIGKILL)
+    os.kill(dead_shim, signal.SIGKILL)
+    wait_exit(dead_shim)
+    (rt.work / "orphan-work").mkdir()  # a work dir whose bundle vanished (as after a reboot)
+    rt.restart_daemon(signal.SIGKILL)
+
+    assert {s.id: s.status for s in rt.client.tasks.list()} == {"alive": "running", "made": "created"}
+    assert sorted(os.listdir(rt.state)) == ["alive", "made"]
+    assert sorted(os.listdir(rt.work)) == ["alive", "made"]
+    assert not os.path.exists(address), "the dead shim's socket was left"
+    if GO_SHIM:  # runc state of the dead container is gone too (the shim binary's `delete` ran)
+        assert sorted(os.listdir(f"/run/containerd/runc/{rt.namespace}")) == ["alive", "made"]
+    log = rt.daemon.log_text()
+    assert "shim gone while the daemon was down" in log and "cleaning up dead shim" in log
+
+    for id in ("alive", "made"):
+        rt.client.tasks.get(id).delete(force=True)
+    for id in ("alive", "dead", "made"):
+        rt.client.containers.delete(id)
+
+
+def test_graceful_stop_leaves_tasks_running(rt: Env) -> None:
+    rt.container("c1", "sleep", "1000")
+    pid = rt.client.tasks.create("c1").start()
+    rt.restart_daemon(signal.SIGTERM)
+    [state] = rt.client.tasks.list()
+    assert (state.id, state.pid, state.status) == ("c1", pid, "running")
+    rt.client.tasks.get("c1").delete(force=True)
+    rt.client.containers.delete("c1")
