@@ -23,13 +23,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ..core.images import Image
-from ..core.ocispec import Descriptor
-from ..core.remotes import Progress
-from ..remotes import PushResult
-from . import archive, transfer
 from . import cio
 from .connection import Connection, default_address
 from .containers import ContainersClient
@@ -41,8 +36,14 @@ from .introspection import IntrospectionClient, PluginInfo, VersionInfo
 from .leases import LeasesClient
 from .namespaces import NamespacesClient
 from .snapshots import SnapshotsClient
-from .transfer import PullResult
 from .tasks import Process, Task, TasksClient
+
+if TYPE_CHECKING:  # the registry client (requests) is imported when a pull or push happens
+    from ..core.images import Image
+    from ..core.ocispec import Descriptor
+    from ..core.remotes import Progress
+    from ..remotes import PushResult
+    from .transfer import PullResult
 
 __all__ = ["Client", "ContainersClient", "PluginInfo", "Process", "Task", "TasksClient", "VersionInfo", "cio",
            "default_address"]
@@ -85,24 +86,34 @@ class Client:
              user: str | None = None, progress: Callable[[Progress], None] | None = None,
              **kw: Any) -> PullResult:
         """Fetch ``ref`` in a lease, record the image, unpack it (see :mod:`.transfer`)."""
+        from . import transfer
+
         return transfer.pull(self, ref, platform=platform, all_platforms=all_platforms, unpack_layers=unpack,
                              snapshotter=snapshotter, plain_http=plain_http, hosts_dir=hosts_dir, user=user,
                              progress=progress, **kw)
 
     def fetch(self, ref: str, **kw: Any) -> Image:
         """Fetch ``ref``'s content and record the image, without unpacking (``content fetch``)."""
+        from . import transfer
+
         return transfer.fetch(self, ref, **kw)[0]
 
     def push(self, ref: str, local: str | None = None, **kw: Any) -> PushResult:
         """Push image ``local`` (default ``ref``) to the registry ``ref`` names."""
+        from . import transfer
+
         return transfer.push(self, ref, local, **kw)
 
     def import_archive(self, source: Any, *, unpack: bool = True, **kw: Any) -> list[Image]:
         """Import an OCI layout / docker archive, record its images and unpack them."""
+        from . import archive
+
         return [img for img, _ in archive.import_archive(self, source, unpack_layers=unpack, **kw)]
 
     def export(self, out: Any, *names: str, **kw: Any) -> Descriptor:
         """Write the images ``names`` to ``out`` as an OCI layout tar."""
+        from . import archive
+
         return archive.export_archive(self, out, names, **kw)
 
     def version(self) -> VersionInfo:
