@@ -52,22 +52,31 @@ def main(n: int = 5) -> None:
         "pyctr -> containerd": ([*pyctr, "--address", theirs.address, "images", "pull", "--plain-http", ref],
                                 theirs.address),
     }
-    times: dict[str, list[float]] = {k: [] for k in [*cases, "Client.pull -> pyctrd (in process)"]}
-    client = Client(ours.address)
+    inproc = ["Client.pull -> pyctrd (in process)", "  of which fetch", "  of which unpack",
+              "Client.pull -> containerd (in process)"]
+    times: dict[str, list[float]] = {k: [] for k in [*cases, *inproc]}
+    client, real = Client(ours.address), Client(theirs.address)
     try:
         for _ in range(n):
             for name, (cmd, address) in cases.items():
                 times[name].append(_run(cmd))
                 _run(["ctr", "--address", address, "images", "rm", "--sync", ref])
             t0 = time.perf_counter()
-            client.pull(ref, plain_http=True)
-            times["Client.pull -> pyctrd (in process)"].append(time.perf_counter() - t0)
+            res = client.pull(ref, plain_http=True)
+            times[inproc[0]].append(time.perf_counter() - t0)
+            times[inproc[1]].append(res.fetch_seconds)
+            times[inproc[2]].append(res.unpack_seconds)
             client.images.delete(ref, sync=True)
+            t0 = time.perf_counter()
+            real.pull(ref, plain_http=True)
+            times[inproc[3]].append(time.perf_counter() - t0)
+            real.images.delete(ref, sync=True)
         for name, ts in times.items():
             print(f"{name:38} median {statistics.median(ts) * 1000:7.1f} ms  "
                   f"min {min(ts) * 1000:7.1f} ms  (n={len(ts)})")
     finally:
         client.close()
+        real.close()
         ours.stop()
         theirs.cleanup()
         reg.stop()

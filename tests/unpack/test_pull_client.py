@@ -80,6 +80,7 @@ def test_pull_events_and_layers_shared_between_images(daemon: InProcessDaemon, p
     assert [t for t, _, _ in got] == ["/images/create"]
     [(_, unpacked)] = result[0].unpacked
     assert (unpacked.applied, unpacked.existing) == ([], [chain[0]])
+    assert repr(unpacked) == f"<UnpackResult overlayfs:{chain[0][:19]} applied=0 existing=1>"
     assert repr(result[0]) == (f"<PullResult {pushed.ref('busybox')} fetched=2 exists=1 "
                                f"unpacked={chain[0][:19]}>")
     assert result[0].fetch.served_by == {busybox.manifest.digest: pushed.host, busybox.config.digest: pushed.host}

@@ -19,7 +19,7 @@ import shutil
 import threading
 import time
 from collections.abc import Callable
-from typing import TextIO
+from typing import Self, TextIO
 
 from ...core.remotes import Progress
 from .tabwriter import TabWriter
@@ -117,7 +117,7 @@ class ProgressDisplay:
         plain = text.replace(GREEN, "").replace(RESET, "")
         self._drawn_lines = sum((len(line) - 1) // width + 1 if width else 1 for line in plain.split("\n")[:-1])
 
-    def start(self) -> ProgressDisplay:
+    def start(self) -> Self:
         """In a terminal, redraw every ``interval`` seconds until :meth:`finish`."""
         if self.tty and self._ticker is None:
             def run() -> None:
@@ -143,7 +143,7 @@ class ProgressDisplay:
             self.out.write(self.render())
             self.out.flush()
 
-    def __enter__(self) -> ProgressDisplay:
+    def __enter__(self) -> Self:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
