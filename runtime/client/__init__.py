@@ -39,6 +39,7 @@ from .snapshots import SnapshotsClient
 from .tasks import Process, Task, TasksClient
 
 if TYPE_CHECKING:  # the registry client (requests) is imported when a pull or push happens
+    from ..core.containers import Container
     from ..core.images import Image
     from ..core.ocispec import Descriptor
     from ..core.remotes import Progress
@@ -115,6 +116,15 @@ class Client:
         from . import archive
 
         return archive.export_archive(self, out, names, **kw)
+
+    def new_container(self, id: str, image: str, **kw: Any) -> Container:
+        """Create container ``id`` from a pulled ``image``: snapshot + spec + record.
+
+        See :func:`pyctrd.client.newcontainer.new_container` for the steps and options.
+        """
+        from .newcontainer import new_container
+
+        return new_container(self, id, image, **kw)
 
     def version(self) -> VersionInfo:
         return self.introspection.version()

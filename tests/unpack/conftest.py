@@ -1,27 +1,12 @@
 """Fixtures for pulling and unpacking: the sample images in the REAL registry, a daemon."""
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from pyctrd.images.samples import SampleImage, build_samples, push_samples
-from pyctrd.remotes import DockerResolver
 
 from tests.fixtures.inprocess import InProcessDaemon, inprocess_daemon
-from tests.fixtures.registry import Registry
-
-
-@pytest.fixture(scope="session")
-def samples() -> Mapping[str, SampleImage]:
-    return build_samples()
-
-
-@pytest.fixture(scope="session")
-def pushed(registry: Registry, samples: Mapping[str, SampleImage]) -> Registry:
-    """The session registry with ``busybox`` and ``layered`` pushed (``<host>/<name>:latest``)."""
-    push_samples(DockerResolver(), registry.host, samples)
-    return registry
 
 
 @pytest.fixture
