@@ -88,7 +88,7 @@ def main(argv: list[str] | None = None) -> int:
             env["PYCTRD_REGISTRY"] = registry.address
             _say(f"registry at {registry.address} (data: {registry.dir / 'data'})")
             pushed = push_sample_images(registry.address, directory / "samples")
-            _say(f"  sample images: {', '.join(pushed) if pushed else 'none yet (pyctrd.lab.samples hook)'}")
+            _say(f"  sample images: {', '.join(pushed)}")
         _say(f"Try:  PYCTRD_ADDRESS={lab.address} .venv/bin/pyctr plugins ls",
              f"      ctr --address {lab.address} plugins ls")
         if not args.no_jupyter:
