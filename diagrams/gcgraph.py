@@ -220,8 +220,9 @@ def _node_label(n: Node, attrs: Mapping[str, str], root: bool, expired: bool) ->
     if expired:
         extra = "expired"
     text = f"<b>{html.escape(attrs.get('label', n.key))}</b>" if root else html.escape(attrs.get("label", n.key))
+    tail = f"<br/><font point-size='8'>{html.escape(extra)}</font>" if extra else ""  # dot rejects empty fonts
     return (f"<<font point-size='8' color='#607d8b'>{html.escape(kind)}{' · root' if root else ''}</font>"
-            f"<br/>{text}<br/><font point-size='8'>{html.escape(extra)}</font>>")
+            f"<br/>{text}{tail}>")
 
 
 def content_graph(infos: Iterable[BlobInfo] | GCGraph, images: Iterable[Image] = (), *,
@@ -255,6 +256,7 @@ def content_graph(infos: Iterable[BlobInfo] | GCGraph, images: Iterable[Image] =
             d = dst.unflat()
             if d not in ids:  # an edge to something that does not exist (any more): show it dangling
                 ids[d] = f"n{len(ids)}"
-                dot.node(ids[d], html.escape(short_key(d.key)), shape="plaintext", fontcolor="#9e9e9e")
+                dot.node(ids[d], html.escape(short_key(d.key)), shape="plaintext", fontcolor="#9e9e9e",
+                         fillcolor="white", tooltip=f"{d.type} {d.key} (not listed)")
             dot.edge(ids[src], ids[d], label=label)
     return dot
