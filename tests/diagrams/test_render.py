@@ -30,9 +30,9 @@ def test_other_diagrams_render(tmp_path: Path) -> None:
 
 @pytest.mark.needs_dot
 def test_snapshot_chain_and_content_graph_render() -> None:
-    from tests.diagrams.test_snapshots_gc_pull import _blobs, _chain, _image, _overlay
-
     from pyctrd.diagrams import content_graph, snapshot_chain
+
+    from tests.diagrams.test_snapshots_gc_pull import _blobs, _chain, _image, _overlay
 
     svg = snapshot_chain(_chain(), mounts=_overlay()).pipe(format="svg", encoding="utf-8")
     assert svg.count('class="node"') == 5 and "> lowerdir[2]</text>" in svg
