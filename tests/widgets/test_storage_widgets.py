@@ -92,10 +92,9 @@ def test_gc_view_predicts_what_the_daemon_collects(lab: Lab) -> None:
         data = b"nobody wants me"
         digest = "sha256:" + hashlib.sha256(data).hexdigest()
         lease = c.leases.create(labels={"containerd.io/gc.expire": "2000-01-01T00:00:00Z"})
-        with current_lease.lease(lease.id):
-            with c.content.writer("w-gc-blob", total=len(data), expected=digest) as w:
-                w.write(data)
-                w.commit(len(data), digest)
+        with current_lease.lease(lease.id), c.content.writer("w-gc-blob", total=len(data), expected=digest) as w:
+            w.write(data)
+            w.commit(len(data), digest)
         view.refresh()
         assert Node("lease", "w-gc", lease.id) in view.graph.expired
         assert {n.key for n in view.graph.garbage()} == {digest, lease.id}
