@@ -66,3 +66,14 @@ def test_registry_with_samples_serves_both_images_and_goes_with_the_lab(monkeypa
     finally:
         lab.destroy()
     assert not registry_answers(address) and not pids.records()
+
+
+def test_pyctr_and_ctr_run_against_the_lab() -> None:
+    import shutil
+
+    with Lab.start() as lab:
+        lab.client("tools").namespaces.create("tools")
+        assert "tools" in lab.pyctr("namespaces", "ls")
+        assert lab.pyctr("images", "rm", "nope", namespace="tools") == "pyctr: nope: image not found\n"
+        if shutil.which("ctr"):
+            assert "tools" in lab.ctr("namespaces", "ls")

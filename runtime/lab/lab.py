@@ -21,7 +21,7 @@ from typing import Any, Self
 
 from ..client import Client
 from ..daemon.server import socket_in_use
-from ..errdefs import FailedPrecondition, Unavailable
+from ..errdefs import FailedPrecondition, NotFound, Unavailable
 from .procs import PidDir
 from .registry import LocalRegistry, registry_answers
 
@@ -178,6 +178,25 @@ class Lab:
             PidDir(pids).forget(f"registry-{registry.proc.pid}")
         if self.attached:  # its directory is ours (a temporary one), not make lab's
             shutil.rmtree(registry.dir, ignore_errors=True)
+
+    def pyctr(self, *args: str, namespace: str = "default") -> str:
+        """Run ``pyctr -a <this daemon> -n <namespace> ARGS...``; what it printed (stdout, then stderr)."""
+        cmd = [sys.executable, "-m", "pyctrd.cmd.pyctr", "-a", self.address, "-n", namespace, *args]
+        done = subprocess.run(cmd, capture_output=True, text=True, timeout=120, check=False)
+        return done.stdout + done.stderr
+
+    def ctr(self, *args: str, namespace: str = "default") -> str:
+        """Run containerd's own ``ctr`` against this daemon; what it printed (stdout, then stderr).
+
+        Raises:
+            NotFound: ``ctr`` is not installed (``apt-get install containerd``).
+        """
+        exe = shutil.which("ctr")
+        if exe is None:
+            raise NotFound("ctr (apt-get install containerd)")
+        done = subprocess.run([exe, "--address", self.address, "--namespace", namespace, *args],
+                              capture_output=True, text=True, timeout=120, check=False)
+        return done.stdout + done.stderr
 
     def client(self, namespace: str = "default") -> Client:
         return Client(self.address, namespace)
