@@ -77,3 +77,19 @@ def test_pyctr_and_ctr_run_against_the_lab() -> None:
         assert lab.pyctr("images", "rm", "nope", namespace="tools") == "pyctr: nope: image not found\n"
         if shutil.which("ctr"):
             assert "tools" in lab.ctr("namespaces", "ls")
+
+
+def test_a_new_client_reaches_a_relaunched_daemon_at_once() -> None:
+    """A call made while the daemon was down must not make the next client fail (grpc's shared
+    subchannel would still be backing off)."""
+    import pytest
+    from pyctrd.errdefs import Unavailable
+
+    with Lab.start() as lab:
+        old = lab.client()
+        lab.proc.send_signal(signal.SIGKILL)  # type: ignore[union-attr]
+        lab.proc.wait()  # type: ignore[union-attr]
+        with pytest.raises(Unavailable):
+            old.version()
+        lab.launch()
+        assert lab.client().version().version.startswith("1.6.20")
