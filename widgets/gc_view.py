@@ -95,7 +95,9 @@ class GCView(LiveWidget, w.VBox):  # type: ignore[misc]  # ipywidgets is untyped
                              f"<span style='color:#c62828'>{len(garbage)} to collect</span></span>")
         names = sorted(k.key for k in self.graph.nodes if k.type == "image")
         if list(self.images.options) != names:
+            keep = self.images.value
             self.images.options = names
+            self.images.value = keep if keep in names else (names[0] if names else None)
         self.svg.value = svg_of(content_graph(self.graph))
 
     def _collected(self, what: str, action: Any) -> list[Node]:

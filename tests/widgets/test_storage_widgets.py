@@ -88,6 +88,7 @@ def test_gc_view_predicts_what_the_daemon_collects(lab: Lab) -> None:
         # manifest, config, two own layers (the first layer is busybox's too); two snapshots
         assert kinds == ["content"] * 4 + ["image"] + ["snapshot/overlayfs"] * 2, kinds
         assert view.images.options == (busybox,) and f"removed {len(gone)}" in view.result.value
+        assert view.images.value == busybox  # the picker never shows a removed image
 
         data = b"nobody wants me"
         digest = "sha256:" + hashlib.sha256(data).hexdigest()
