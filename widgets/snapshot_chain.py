@@ -20,7 +20,9 @@ __all__ = ["SnapshotChain"]
 
 
 class SnapshotChain(LiveWidget, w.VBox):  # type: ignore[misc]  # ipywidgets is untyped
-    """The snapshots of ``snapshotter`` as chains, redrawn on every ``/snapshot/*`` event.
+    """The snapshots of ``snapshotter`` as chains, redrawn on every ``/snapshot/*`` event
+    (prepare, commit, remove: as containerd, the daemon publishes none for a view - call
+    :meth:`refresh`).
 
     Each redraw lists the snapshots (``walk``), asks for the mounts of the active and view
     ones, the usage of each (``usage=False`` skips that: it walks directories), and - with

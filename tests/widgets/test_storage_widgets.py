@@ -29,6 +29,7 @@ def _comm_of(widget: object, comms: list[RecordingComm]) -> RecordingComm:
 
 
 @pytest.mark.requires_root
+@pytest.mark.needs_dot
 def test_a_pull_then_a_container_show_up_in_the_chain(lab: Lab, comms: list[RecordingComm]) -> None:
     ref = f"{lab.registry_with_samples()}/layered:latest"
     c = lab.client("w-chain")
@@ -120,3 +121,23 @@ def test_dashboard_has_the_storage_tabs_on_its_one_feed(lab: Lab) -> None:
     finally:
         d.close()
     assert not d.feed.running
+
+
+@pytest.mark.requires_root
+@pytest.mark.needs_dot
+def test_native_chain_is_bind_mounts_of_full_copies(lab: Lab) -> None:
+    ref = f"{lab.registry_with_samples()}/layered:latest"
+    c = lab.client("w-native")
+    pulled = c.pull(ref, snapshotter="native")
+    top = pulled.unpacked[0][1].chain_id
+    chain = SnapshotChain(c, "native", interval=0.05)
+    try:
+        c.snapshotter("native").view("v", top, labels={"containerd.io/gc.root": "test"})
+        chain.refresh()  # containerd publishes no event for a view (prepare, commit, remove only)
+        assert chain.summary() == "<SnapshotChain native committed=3 view=1 depth=4 whiteouts=0>"  # applied, not kept
+        assert "mount &#45;t bind</text>" in chain.svg.value and "lowerdir[0]" in chain.svg.value
+        assert chain.usage[top].size > chain.usage[chain.infos[0].name].size // 2  # a full copy, not a diff
+        c.snapshotter("native").remove("v")
+    finally:
+        chain.close()
+        c.images.delete(ref, sync=True)
