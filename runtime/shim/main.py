@@ -2,6 +2,8 @@
 
 - ``start``  -> :func:`pyctrd.shim.start.start`: print the address, exit.
 - ``delete`` -> :func:`pyctrd.shim.cleanup.delete`: print a ``DeleteResponse``, exit.
+- ``forkserver`` -> :func:`pyctrd.shim.forkserver.run_forkserver`: the warm copy ``start``
+  launches once per daemon and asks to fork serving shims.
 - no action  -> :func:`pyctrd.shim.serve.run`: the long-running shim.
 
 Each action imports only what it needs: ``start`` runs on every container start, so it
@@ -28,6 +30,10 @@ def main(argv: list[str] | None = None) -> int:
 
             print(f"{NAME}:\n  Version:  {__version__} (containerd {CONTAINERD_VERSION} shim API)\n")
             return 0
+        if flags.action == "forkserver":  # launched by `start` (see .forkserver), never by a daemon
+            from .forkserver import run_forkserver
+
+            return run_forkserver(flags.state_dir, flags.address, int(flags.args[0]) if flags.args else 0)
         if not flags.namespace:
             raise InvalidArgument("shim namespace cannot be empty")
         if flags.action == "start":

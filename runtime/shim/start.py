@@ -9,7 +9,8 @@ prepares, launches the long-running shim and gets out of the way::
     3. write <bundle>/address (containerd reads it back after a restart)
     4. spawn the serving shim: same binary without an action, in a new session (signals
        for containerd's process group never reach it), the listening socket as fd 3,
-       stdin/stdout/stderr on /dev/null (the shim moves its output to the bundle's ``log``)
+       stdin/stdout/stderr on /dev/null (the shim moves its output to the bundle's ``log``);
+       normally the daemon's fork server (:mod:`.forkserver`) forks it, ready, from a warm copy
     5. write <bundle>/shim.pid; apply the runtime options' ShimCgroup; OOM score = daemon's + 1
     6. print the address on stdout, exit 0
 
@@ -115,18 +116,31 @@ def _group(bundle: str, id: str) -> str:
     return next((annotations[k] for k in GROUP_LABELS if annotations.get(k)), id)
 
 
-def _serve_command(flags: Flags) -> list[str]:
-    """This same program without an action (= serve). Through the console script when we
-    were started by it (``ps`` then shows ``containerd-shim-pyrunc-v1 -namespace …``)."""
-    args = ["-namespace", flags.namespace, "-id", flags.id, "-address", flags.address,
-            "-publish-binary", flags.publish_binary, *(["-debug"] if flags.debug else [])]
+def _program() -> list[str]:
+    """This same program: the console script when we were started by it (``ps`` then shows
+    ``containerd-shim-pyrunc-v1 -namespace …``), else ``python -m pyctrd.shim``."""
     program = sys.argv[0]
     if os.access(program, os.X_OK) and not program.endswith(".py"):
-        return [os.path.abspath(program), *args]
-    return [sys.executable, "-m", "pyctrd.shim", *args]
+        return [os.path.abspath(program)]
+    return [sys.executable, "-m", "pyctrd.shim"]
+
+
+def _serve_command(flags: Flags) -> list[str]:
+    """This same program without an action (= serve)."""
+    return [*_program(), "-namespace", flags.namespace, "-id", flags.id, "-address", flags.address,
+            "-publish-binary", flags.publish_binary, *(["-debug"] if flags.debug else [])]
 
 
 def _spawn_server(flags: Flags, sock: socket.socket) -> int:
+    """Start the serving shim: forked by the daemon's fork server (:mod:`.forkserver`: ~3 ms),
+    or exec'd when that is turned off or fails (~90 ms of imports before it can answer)."""
+    from . import forkclient
+
+    if forkclient.enabled():
+        pid = forkclient.request_fork(_program(), _serve_command(flags), flags.state_dir, flags.address,
+                                      flags.publish_binary, sock)
+        if pid:
+            return pid
     argv = _serve_command(flags)
     null = os.open(os.devnull, os.O_RDWR)
     try:  # posix_spawn: fds 0-2 <- /dev/null, fd 3 <- the socket; setsid = a new session
