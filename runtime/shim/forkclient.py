@@ -69,12 +69,13 @@ def recv_exactly(conn: socket.socket, n: int) -> bytes:
     return data
 
 
-def request_fork(program: list[str], serve_argv: list[str], state_dir: str, address: str, publish_binary: str,
-                 listener: socket.socket, timeout: float = LAUNCH_TIMEOUT) -> int | None:
+def request_fork(program: list[str], serve_argv: list[str], cmdline: list[str], state_dir: str, address: str,
+                 publish_binary: str, listener: socket.socket, timeout: float = LAUNCH_TIMEOUT) -> int | None:
     """Have the daemon's fork server start the serving shim; its pid, or None (then exec one).
 
     ``program`` runs the shim binary (to launch a fork server if none answers); ``serve_argv``
-    is the serving shim's full command line; ``listener`` its listening socket.
+    is the serving shim's command line, ``cmdline`` what ``ps`` should show for it (with the
+    interpreter, as for an exec'd script); ``listener`` its listening socket.
     """
     path = socket_path(state_dir, address)
     conn = _connect(path)
@@ -92,7 +93,8 @@ def request_fork(program: list[str], serve_argv: list[str], state_dir: str, addr
     try:
         with conn:
             conn.settimeout(timeout)
-            body = json.dumps({"argv": serve_argv, "env": dict(os.environ), "cwd": os.getcwd()}).encode()
+            body = json.dumps({"argv": serve_argv, "cmdline": cmdline, "env": dict(os.environ),
+                               "cwd": os.getcwd()}).encode()
             socket.send_fds(conn, [struct.pack(">I", len(body)) + body], [listener.fileno()])
             reply = json.loads(recv_exactly(conn, struct.unpack(">I", recv_exactly(conn, 4))[0]))
     except (OSError, ValueError, ConnectionError):

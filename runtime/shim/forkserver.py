@@ -17,13 +17,15 @@ The grandchild is orphaned at once, so, exactly like a shim that ``start`` spawn
 re-parented to the nearest child subreaper: the daemon (the fork server itself was
 re-parented to the daemon when the ``start`` that launched it exited). The shim then takes
 the environment and working directory ``start`` was given, the socket as fd 3, /dev/null
-as stdio, and rewrites its command line (``prctl(PR_SET_MM)``) to
-``containerd-shim-pyrunc-v1 -namespace … -id … -address …``, so ``ps`` shows what an exec'd
-shim shows; a fork server that cannot do that does not start.
+as stdio, and rewrites its command line and environment as the kernel shows them
+(``prctl(PR_SET_MM)``: ``/proc/<pid>/cmdline``, ``environ``), so ``ps`` shows
+``… containerd-shim-pyrunc-v1 -namespace … -id … -address …`` as for an exec'd shim; a fork
+server that cannot do that does not start.
 
 **Lifetime.** It holds ``<socket>.lock`` (flock) while it serves: one per daemon, however
 many ``start``\\ s race to launch it. It exits when the daemon that ran the first ``start``
-exits (a pidfd turns readable), after ``IDLE_SECONDS`` without a request, or on SIGTERM.
+exits (a pidfd turns readable), when its socket is removed (with the daemon's state
+directory), after ``IDLE_SECONDS`` without a request, or on SIGTERM.
 Shims it forked live on without it. Only our own uid may ask (``SO_PEERCRED``).
 
 ``PYRUNC_FORKSERVER=0`` in the daemon's environment turns it off: every shim is exec'd.
@@ -45,6 +47,7 @@ import signal
 import socket
 import struct
 import sys
+import time
 from typing import Any
 
 from .forkclient import recv_exactly, socket_path
@@ -52,39 +55,46 @@ from .forkclient import recv_exactly, socket_path
 __all__ = ["IDLE_SECONDS", "run_forkserver", "set_cmdline"]
 
 IDLE_SECONDS = 600.0
+CHECK_SECONDS = 1.0  # how often the socket's presence is checked while idle
 MAX_REQUEST = 1 << 20
 PR_SET_MM, PR_SET_MM_MAP = 35, 14
 
-_cmdline_buffer: Any = None  # the new command line must outlive the prctl that points at it
+_buffers: list[Any] = []  # what /proc/self/cmdline and environ point at must stay alive
 
 
-def set_cmdline(argv: list[str]) -> bool:
-    """Make ``/proc/self/cmdline`` (what ``ps`` shows) read ``argv``; False if not allowed.
+def set_cmdline(argv: list[str], env: dict[str, str] | None = None) -> bool:
+    """Make ``/proc/self/cmdline`` (what ``ps`` shows) read ``argv``, and ``/proc/self/environ``
+    read ``env`` if given; False if the kernel does not allow it.
 
     ``prctl(PR_SET_MM, PR_SET_MM_MAP)`` with the memory map as it is (from ``/proc/self/stat``)
-    except for the argument area, which moves to a buffer of our own. Unlike the single-field
-    ``PR_SET_MM_ARG_START``, this needs no CAP_SYS_RESOURCE (only a kernel built with
-    checkpoint/restore, as distribution kernels are).
+    except for the argument (and environment) area, moved to buffers of our own. Unlike the
+    single-field ``PR_SET_MM_ARG_START``, this needs no CAP_SYS_RESOURCE (only a kernel built
+    with checkpoint/restore, as distribution kernels are).
     """
-    global _cmdline_buffer
-    data = b"\0".join(a.encode() for a in argv) + b"\0"
-    buf = ctypes.create_string_buffer(data, len(data))
     try:
         with open("/proc/self/stat") as f:
             fields = f.read().rpartition(")")[2].split()
     except OSError:
         return False
     field = lambda n: int(fields[n - 3])  # stat(5) numbers fields from 1; we split after comm
+
+    def area(strings: list[str]) -> tuple[Any, int, int]:
+        data = b"".join(x.encode() + b"\0" for x in strings)
+        buf = ctypes.create_string_buffer(data, len(data))
+        return buf, ctypes.addressof(buf), ctypes.addressof(buf) + len(data)
+
+    args, arg_start, arg_end = area(argv)
+    envs, env_start, env_end = area([f"{k}={v}" for k, v in env.items()]) if env is not None \
+        else (None, field(50), field(51))
     libc = ctypes.CDLL(None, use_errno=True)
     libc.sbrk.restype = ctypes.c_void_p
     mm_map = struct.pack("11QQII", field(26), field(27), field(45), field(46), field(47), libc.sbrk(0) or 0,
-                         field(28), ctypes.addressof(buf), ctypes.addressof(buf) + len(data), field(50), field(51),
-                         0, 0, 0xFFFFFFFF)
+                         field(28), arg_start, arg_end, env_start, env_end, 0, 0, 0xFFFFFFFF)
     raw = ctypes.create_string_buffer(mm_map, len(mm_map))
     libc.prctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_void_p, ctypes.c_ulong, ctypes.c_ulong]
     if libc.prctl(PR_SET_MM, PR_SET_MM_MAP, ctypes.addressof(raw), len(mm_map), 0) != 0:
         return False
-    _cmdline_buffer = buf
+    _buffers[:] = [args, envs]
     return True
 
 
@@ -96,6 +106,7 @@ class _ForkServer:
         self.daemon_pid = daemon_pid
         self.lock_fd = -1
         self.listener: socket.socket | None = None
+        self.inode = 0
         self.pidfd = -1
 
     def acquire(self) -> bool:
@@ -116,14 +127,15 @@ class _ForkServer:
             os.umask(old_umask)
         listener.listen(64)
         self.listener = listener
+        self.inode = os.stat(self.path).st_ino  # the socket file's (fstat would give the socket's own)
         with contextlib.suppress(OSError):
             self.pidfd = os.pidfd_open(self.daemon_pid)
         return True
 
     def close(self) -> None:
         if self.listener is not None:
-            with contextlib.suppress(OSError):
-                if os.stat(self.path).st_ino == os.fstat(self.listener.fileno()).st_ino:
+            if self._still_ours():
+                with contextlib.suppress(OSError):
                     os.unlink(self.path)
             self.listener.close()
         with contextlib.suppress(OSError):
@@ -132,13 +144,26 @@ class _ForkServer:
             if fd >= 0:
                 os.close(fd)
 
+    def _still_ours(self) -> bool:
+        """Is our socket still at its path (not removed with its directory, nor replaced)?"""
+        try:
+            return os.stat(self.path).st_ino == self.inode
+        except OSError:
+            return False
+
     def serve(self) -> None:
         assert self.listener is not None
         watched = [self.listener, *([self.pidfd] if self.pidfd >= 0 else [])]
+        idle_since = time.monotonic()
         while True:
-            ready, _, _ = select.select(watched, [], [], IDLE_SECONDS)
-            if not ready or self.pidfd in ready:
-                return  # idle for too long, or the daemon is gone
+            ready, _, _ = select.select(watched, [], [], CHECK_SECONDS)
+            if self.pidfd in ready or not self._still_ours():
+                return  # the daemon is gone, or our socket is
+            if not ready:
+                if time.monotonic() - idle_since > IDLE_SECONDS:
+                    return
+                continue
+            idle_since = time.monotonic()
             try:
                 conn, _ = self.listener.accept()
             except OSError:
@@ -210,10 +235,11 @@ class _ForkServer:
                 os.dup2(null, fd)
             os.close(null)
             os.chdir(request["cwd"])
+            env = {str(k): str(v) for k, v in request["env"].items()}
             os.environ.clear()
-            os.environ.update({str(k): str(v) for k, v in request["env"].items()})
+            os.environ.update(env)
             argv = [str(a) for a in request["argv"]]
-            set_cmdline(argv)
+            set_cmdline([str(a) for a in request.get("cmdline") or argv], env)
             sys.argv = argv
             os.write(ready, str(os.getpid()).encode())
             os.close(ready)

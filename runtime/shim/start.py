@@ -125,6 +125,14 @@ def _program() -> list[str]:
     return [sys.executable, "-m", "pyctrd.shim"]
 
 
+def _shown_command(argv: list[str]) -> list[str]:
+    """What ``ps`` shows for ``argv`` once exec'd: the kernel puts a script's interpreter (its
+    ``#!`` line, which ran us too) in front. A forked shim shows the same."""
+    if argv[0] != os.path.abspath(sys.argv[0]):
+        return argv  # python -m pyctrd.shim …: shown as given
+    return [*sys.orig_argv[:len(sys.orig_argv) - len(sys.argv)], *argv]
+
+
 def _serve_command(flags: Flags) -> list[str]:
     """This same program without an action (= serve)."""
     return [*_program(), "-namespace", flags.namespace, "-id", flags.id, "-address", flags.address,
@@ -137,7 +145,8 @@ def _spawn_server(flags: Flags, sock: socket.socket) -> int:
     from . import forkclient
 
     if forkclient.enabled():
-        pid = forkclient.request_fork(_program(), _serve_command(flags), flags.state_dir, flags.address,
+        argv = _serve_command(flags)
+        pid = forkclient.request_fork(_program(), argv, _shown_command(argv), flags.state_dir, flags.address,
                                       flags.publish_binary, sock)
         if pid:
             return pid
