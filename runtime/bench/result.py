@@ -285,10 +285,12 @@ def _html_cell(c: str) -> str:
     return f"<b style='color:#c62828'>{text}</b>" if c == "NO" else text
 
 
-def _need(doc: Any, path: Iterable[str], kind: type | tuple[type, ...], problems: list[str]) -> Any:
-    v = _get(doc, *path)
+def _need(doc: Any, path: Iterable[str], kind: type | tuple[type, ...], problems: list[str], where: str = "") -> Any:
+    keys = list(path)
+    v = _get(doc, *keys)
     if not isinstance(v, kind):
-        problems.append(f"{'.'.join(path)}: expected {kind}, got {type(v).__name__}")
+        names = "/".join(k.__name__ for k in (kind if isinstance(kind, tuple) else (kind,)))
+        problems.append(f"{where}{'.'.join(keys)}: expected {names}, got {type(v).__name__}")
     return v
 
 
@@ -304,16 +306,16 @@ def validate(doc: dict[str, Any]) -> list[str]:
         if not workers.isdigit():
             problems.append(f"lifecycle.{workers}: not a worker count")
         for name, s in (subjects or {}).items():
-            _need(s, ["rate"], (int, float), problems)
-            _need(s, ["n"], int, problems)
-            _need(s, ["errors"], int, problems)
+            where = f"lifecycle.{workers}.{name}."
+            _need(s, ["rate"], (int, float), problems, where)
+            _need(s, ["n"], int, problems, where)
+            _need(s, ["errors"], int, problems, where)
             for phase, summary in (s.get("phases") or {}).items():
                 for k in ("n", "median", "p90", "max"):
-                    if not isinstance(summary.get(k), (int, float)):
-                        problems.append(f"lifecycle.{workers}.{name}.phases.{phase}.{k} missing")
+                    _need(summary, [k], (int, float), problems, f"{where}phases.{phase}.")
     for name, calls in (_need(doc, ["rpc"], dict, problems) or {}).items():
         for call in ("Version", "Server"):
-            _need(calls, [call, "median"], (int, float), problems)
+            _need(calls, [call, "median"], (int, float), problems, f"rpc.{name}.")
     if doc.get("mode") == "compare":
         for key in ("cold_start_ms", "rss_idle_kib", "growth", "images"):
             _need(doc, [key], dict, problems)
