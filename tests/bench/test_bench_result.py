@@ -64,7 +64,7 @@ def test_views_and_files(tmp_path: Path) -> None:
     json_path, md_path = r.save(tmp_path, "x")
     assert BenchResult.load(json_path).data == json.loads(r.to_json())
     assert md_path.read_text() == md
-    assert [t.title for t in r.rich_tables()][0].startswith("Targets")
+    assert next(t.title for t in r.rich_tables()).startswith("Targets")
 
 
 def test_plot_draws_a_bar_per_subject_and_worker_count() -> None:
