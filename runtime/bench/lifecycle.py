@@ -139,11 +139,11 @@ def _one(client: Client, w: Workload, id: str, image: ImageSource | None) -> dic
         else:
             spec = pack_spec(w.spec(client.namespace, id))
             _timed(times, "container create", lambda: client.containers.create(id, spec=spec, runtime=w.runtime))
-        task = _timed(times, "task create", lambda: client.tasks.create(id, io=creator))
-        _timed(times, "task start", task.start)
-        _timed(times, "task kill", lambda: task.kill(9))
-        _timed(times, "task wait", lambda: task.wait(timeout=30))
-        _timed(times, "task delete", task.delete)
+        task = made = _timed(times, "task create", lambda: client.tasks.create(id, io=creator))
+        _timed(times, "task start", made.start)
+        _timed(times, "task kill", lambda: made.kill(9))
+        _timed(times, "task wait", lambda: made.wait(timeout=30))
+        _timed(times, "task delete", made.delete)
         task = None
 
         def delete() -> None:

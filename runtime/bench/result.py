@@ -204,9 +204,8 @@ class BenchResult:
         return "\n".join(parts)
 
     def _repr_html_(self) -> str:
-        head = (f"<div><b>pyctrd benchmark</b> ({html.escape(str(self.data.get('mode')))}) "
-                f"<small>{html.escape(self.header())}</small>")
-        out = [head]
+        out = [f"<div><b>pyctrd benchmark</b> ({html.escape(str(self.data.get('mode')))}) "
+               + f"<small>{html.escape(self.header())}</small>"]
         for title, head, rows in self.tables():
             out.append(f"<h4>{html.escape(title)}</h4><table><tr>"
                        + "".join(f"<th>{html.escape(h)}</th>" for h in head) + "</tr>")

@@ -180,8 +180,9 @@ def _images(daemons: dict[str, PrivateDaemon], opts: Options, base: Path, log: L
         layers: dict[str, dict[str, Any]] = {n: {} for n in daemons}
         for count in opts.layers:
             path = images.layers_archive(base / "archives", count)
-            got = _alternate(list(daemons), opts.image_runs,
-                             lambda n, path=path: [images.bench_import(daemons[n].address, path)])
+            def one(n: str, path: str = path) -> list[float]:
+                return [images.bench_import(daemons[n].address, path)]
+            got = _alternate(list(daemons), opts.image_runs, one)
             for n, v in got.items():
                 layers[n][str(count)] = Summary.of(v).to_json()
         out["layers"] = layers

@@ -1,16 +1,19 @@
 """The client half of the fork server (:mod:`.forkserver`), which ``start`` runs for every container.
 
-Standard library only, and little of it: this is on the path of every container start.
+Builtin modules only (``_socket``, ``marshal``): this is on the path of every container start.
+The request is a marshalled dict behind a 4-byte length, with the shim's listening
+socket attached (``SCM_RIGHTS``); the reply the same with ``{"pid": N}``. Both ends are the
+same installation, so the marshal format always matches.
 """
 from __future__ import annotations
 
-import json
+import _socket
+import marshal
 import os
-import socket
-import struct
+import sys
 import time
 
-__all__ = ["ENV_SWITCH", "enabled", "recv_exactly", "request_fork", "socket_path"]
+__all__ = ["ENV_SWITCH", "enabled", "frame", "recv_exactly", "request_fork", "socket_path"]
 
 ENV_SWITCH = "PYRUNC_FORKSERVER"
 LAUNCH_TIMEOUT = 10.0
@@ -31,14 +34,14 @@ def socket_path(state_dir: str, daemon_address: str) -> str:
     >>> socket_path("/run/containerd", "/run/containerd/containerd.sock")
     '/run/containerd/pyrunc-fork/1935db59889b41fb'
     """
-    import hashlib
+    from .start import _sha256
 
-    digest = hashlib.sha256(daemon_address.encode()).hexdigest()[:16]
+    digest = _sha256(daemon_address.encode()).hexdigest()[:16]
     return os.path.join(state_dir, "pyrunc-fork", digest)
 
 
-def _connect(path: str) -> socket.socket | None:
-    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+def _connect(path: str) -> _socket.socket | None:
+    s = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
     try:
         s.connect(path)
     except OSError:
@@ -59,7 +62,7 @@ def _launch(program: list[str], address: str, publish_binary: str) -> None:
         os.close(null)
 
 
-def recv_exactly(conn: socket.socket, n: int) -> bytes:
+def recv_exactly(conn: _socket.socket, n: int) -> bytes:
     data = b""
     while len(data) < n:
         chunk = conn.recv(n - len(data))
@@ -69,8 +72,14 @@ def recv_exactly(conn: socket.socket, n: int) -> bytes:
     return data
 
 
+def frame(message: dict[str, object]) -> bytes:
+    """A message on the wire: 4-byte big-endian length, then the marshalled dict."""
+    body = marshal.dumps(message)
+    return len(body).to_bytes(4, "big") + body
+
+
 def request_fork(program: list[str], serve_argv: list[str], cmdline: list[str], state_dir: str, address: str,
-                 publish_binary: str, listener: socket.socket, timeout: float = LAUNCH_TIMEOUT) -> int | None:
+                 publish_binary: str, listener: _socket.socket, timeout: float = LAUNCH_TIMEOUT) -> int | None:
     """Have the daemon's fork server start the serving shim; its pid, or None (then exec one).
 
     ``program`` runs the shim binary (to launch a fork server if none answers); ``serve_argv``
@@ -91,13 +100,14 @@ def request_fork(program: list[str], serve_argv: list[str], cmdline: list[str], 
         if conn is None:
             return None
     try:
-        with conn:
-            conn.settimeout(timeout)
-            body = json.dumps({"argv": serve_argv, "cmdline": cmdline, "env": dict(os.environ),
-                               "cwd": os.getcwd()}).encode()
-            socket.send_fds(conn, [struct.pack(">I", len(body)) + body], [listener.fileno()])
-            reply = json.loads(recv_exactly(conn, struct.unpack(">I", recv_exactly(conn, 4))[0]))
-    except (OSError, ValueError, ConnectionError):
+        conn.settimeout(timeout)
+        request = frame({"argv": serve_argv, "cmdline": cmdline, "env": dict(os.environ), "cwd": os.getcwd()})
+        fd = listener.fileno().to_bytes(4, sys.byteorder)  # an int array, as the kernel reads it
+        conn.sendmsg([request], [(_socket.SOL_SOCKET, _socket.SCM_RIGHTS, fd)])
+        reply = marshal.loads(recv_exactly(conn, int.from_bytes(recv_exactly(conn, 4), "big")))
+    except (OSError, ValueError, EOFError, TypeError, ConnectionError):
         return None
-    pid = reply.get("pid")
-    return int(pid) if isinstance(pid, int) and pid > 0 else None
+    finally:
+        conn.close()
+    pid = reply.get("pid") if isinstance(reply, dict) else None
+    return pid if isinstance(pid, int) and pid > 0 else None

@@ -40,7 +40,7 @@ import ctypes
 import errno
 import fcntl
 import gc
-import json
+import marshal
 import os
 import select
 import signal
@@ -50,7 +50,7 @@ import sys
 import time
 from typing import Any
 
-from .forkclient import recv_exactly, socket_path
+from .forkclient import frame, recv_exactly, socket_path
 
 __all__ = ["IDLE_SECONDS", "run_forkserver", "set_cmdline"]
 
@@ -76,7 +76,9 @@ def set_cmdline(argv: list[str], env: dict[str, str] | None = None) -> bool:
             fields = f.read().rpartition(")")[2].split()
     except OSError:
         return False
-    field = lambda n: int(fields[n - 3])  # stat(5) numbers fields from 1; we split after comm
+
+    def field(n: int) -> int:
+        return int(fields[n - 3])  # stat(5) numbers fields from 1; we split after the command name
 
     def area(strings: list[str]) -> tuple[Any, int, int]:
         data = b"".join(x.encode() + b"\0" for x in strings)
@@ -86,7 +88,7 @@ def set_cmdline(argv: list[str], env: dict[str, str] | None = None) -> bool:
     args, arg_start, arg_end = area(argv)
     envs, env_start, env_end = area([f"{k}={v}" for k, v in env.items()]) if env is not None \
         else (None, field(50), field(51))
-    libc = ctypes.CDLL(None, use_errno=True)
+    libc: Any = ctypes.CDLL(None, use_errno=True)
     libc.sbrk.restype = ctypes.c_void_p
     mm_map = struct.pack("11QQII", field(26), field(27), field(45), field(46), field(47), libc.sbrk(0) or 0,
                          field(28), arg_start, arg_end, env_start, env_end, 0, 0, 0xFFFFFFFF)
@@ -153,7 +155,7 @@ class _ForkServer:
 
     def serve(self) -> None:
         assert self.listener is not None
-        watched = [self.listener, *([self.pidfd] if self.pidfd >= 0 else [])]
+        watched: list[Any] = [self.listener, *([self.pidfd] if self.pidfd >= 0 else [])]
         idle_since = time.monotonic()
         while True:
             ready, _, _ = select.select(watched, [], [], CHECK_SECONDS)
@@ -179,14 +181,14 @@ class _ForkServer:
         fds: list[int] = []
         try:
             head, fds, _, _ = socket.recv_fds(conn, 4, 1)
-            size = struct.unpack(">I", head + recv_exactly(conn, 4 - len(head)))[0]
+            size = int.from_bytes(head + recv_exactly(conn, 4 - len(head)), "big")
             if size > MAX_REQUEST or len(fds) != 1:
                 return
-            request = json.loads(recv_exactly(conn, size))
-            pid = self._fork(request, fds[0], conn)
-            body = json.dumps({"pid": pid}).encode()
-            conn.sendall(struct.pack(">I", len(body)) + body)
-        except (OSError, ValueError, ConnectionError):
+            request = marshal.loads(recv_exactly(conn, size))
+            if not isinstance(request, dict):
+                return
+            conn.sendall(frame({"pid": self._fork(request, fds[0], conn)}))
+        except (OSError, ValueError, EOFError, TypeError, KeyError, ConnectionError):
             return
         finally:
             for fd in fds:
