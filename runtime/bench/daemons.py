@@ -33,7 +33,7 @@ from .. import errdefs
 from ..cgroups import Hierarchies
 from ..client import Client
 
-__all__ = ["CONTAINERD", "PrivateContainerd", "PrivateDaemon", "PrivatePyctrd", "cleanup_namespace",
+__all__ = ["CONTAINERD", "CpuMeter", "PrivateContainerd", "PrivateDaemon", "PrivatePyctrd", "cleanup_namespace",
            "descendants", "fd_count", "mounts_under", "rss_kib"]
 
 CONTAINERD = "/usr/bin/containerd"
@@ -114,6 +114,55 @@ def cleanup_namespace(namespace: str, *runc_roots: Path) -> None:
                     parent.rmdir()
 
 
+class CpuMeter:
+    """CPU time of a daemon and of everything it starts (shims, runc, publish binaries): a
+    cgroup v1 ``cpuacct`` group of its own, ``<cpuacct>/pyctrd-bench-<random>/<name>``.
+
+    Containers are not counted (runc moves them to their own cgroups). None of this exists
+    without a v1 cpuacct hierarchy: :meth:`create` returns None there.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def __repr__(self) -> str:
+        return f"<CpuMeter {self.path}>"
+
+    @classmethod
+    def create(cls, name: str) -> CpuMeter | None:
+        try:
+            mnt = Hierarchies.discover().v1.get("cpuacct")
+            if not mnt:
+                return None
+            path = Path(mnt) / f"pyctrd-bench-{os.getpid()}" / name
+            path.mkdir(parents=True, exist_ok=True)
+        except (errdefs.PyctrdError, OSError):
+            return None
+        return cls(path)
+
+    def add(self, pid: int) -> None:
+        (self.path / "cgroup.procs").write_text(str(pid))
+
+    def usage_ms(self) -> float:
+        try:
+            return int((self.path / "cpuacct.usage").read_text()) / 1e6
+        except (OSError, ValueError):
+            return 0.0
+
+    def remove(self) -> None:
+        """Remove the group (and its parent once empty); processes still in it are moved out."""
+        try:
+            root = (self.path.parent.parent / "cgroup.procs")
+            for pid in (self.path / "cgroup.procs").read_text().split():
+                with contextlib.suppress(OSError):
+                    root.write_text(pid)
+        except OSError:
+            pass
+        for d in (self.path, self.path.parent):
+            with contextlib.suppress(OSError):
+                d.rmdir()
+
+
 def _accepts(path: str) -> bool:
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
         try:
@@ -135,6 +184,7 @@ class PrivateDaemon:
         self.proc: subprocess.Popen[bytes] | None = None
         self.namespaces: set[str] = set()
         self.runc_roots: list[Path] = []
+        self.meter: CpuMeter | None = None
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.dir} pid={self.pid or None}>"
@@ -155,8 +205,9 @@ class PrivateDaemon:
         except OSError:
             return ""
 
-    def start(self, timeout: float = 30.0) -> float:
+    def start(self, timeout: float = 30.0, meter: bool = False) -> float:
         """Start the daemon; returns seconds from ``exec`` to the first answered Version call.
+        With ``meter`` its CPU time (and its children's) is counted in :attr:`meter`.
 
         Raises:
             Unavailable: it exited or did not answer within ``timeout``.
@@ -171,6 +222,10 @@ class PrivateDaemon:
             t0 = time.perf_counter()
             self.proc = subprocess.Popen(self.argv(), stdout=log, stderr=log, stdin=subprocess.DEVNULL, env=env,
                                          start_new_session=True)
+        if meter:  # before it starts anything: every shim and runc inherits the group
+            self.meter = CpuMeter.create(self.name)
+            if self.meter is not None:
+                self.meter.add(self.proc.pid)
         deadline = t0 + timeout
         while True:
             if self.proc.poll() is not None:
@@ -225,6 +280,8 @@ class PrivateDaemon:
         for target in sorted(mounts_under(self.dir), key=len, reverse=True):
             subprocess.run(["umount", "-l", target], check=False, capture_output=True)
         shutil.rmtree(self.dir, ignore_errors=True)
+        if self.meter is not None:
+            self.meter.remove()
 
 
 class PrivateContainerd(PrivateDaemon):

@@ -84,6 +84,7 @@ class LifecycleRun:
     wall: float = 0.0
     errors: list[str] = field(default_factory=list)
     peak_rss_kib: int = 0
+    cpu_ms: float = 0.0  # the daemon's and its children's, when measured (see daemons.CpuMeter)
 
     def __repr__(self) -> str:
         return (f"<LifecycleRun workers={self.workers} n={len(self.total)} rate={self.rate:.2f}/s "
@@ -101,6 +102,7 @@ class LifecycleRun:
         self.total += other.total
         self.wall += other.wall
         self.errors += other.errors
+        self.cpu_ms += other.cpu_ms
         self.peak_rss_kib = max(self.peak_rss_kib, other.peak_rss_kib)
         self.iterations += other.iterations
 

@@ -133,10 +133,12 @@ class BenchResult:
             for name, s in subjects.items():
                 life = (s.get("phases") or {}).get("lifecycle") or {}
                 rows.append([name, _fmt(s.get("rate"), 2), str(s.get("n", "")), str(s.get("errors", 0)),
+                             _fmt(s.get("cpu_ms")),
                              f"{_fmt(life.get('median'))} / {_fmt(life.get('p90'))} / {_fmt(life.get('max'))}",
                              *[_fmt(_get(s, "phases", p, "median")) for p in phases]])
-            out.append((f"Lifecycles, {workers} worker(s): rate and ms (lifecycle median / p90 / max; phase medians)",
-                        ["subject", "per s", "n", "errors", "lifecycle ms", *phases], rows))
+            title = (f"Lifecycles, {workers} worker(s): rate, CPU per lifecycle (daemon + shims + runc), "
+                     "ms (lifecycle median / p90 / max; phase medians)")
+            out.append((title, ["subject", "per s", "n", "errors", "CPU ms", "lifecycle ms", *phases], rows))
         rpc = d.get("rpc") or {}
         if rpc:
             out.append(("Unary RPC latency, ms (median / p90 / max)", ["daemon", "Version", "Server"],

@@ -96,7 +96,8 @@ def _machine() -> dict[str, Any]:
 
 
 def _lifecycle_json(run: LifecycleRun) -> dict[str, Any]:
-    return {"rate": round(run.rate, 3), "n": len(run.total), "errors": len(run.errors),
+    cpu = round(run.cpu_ms / len(run.total), 2) if run.cpu_ms and run.total else None
+    return {"rate": round(run.rate, 3), "n": len(run.total), "errors": len(run.errors), "cpu_ms": cpu,
             "error_samples": run.errors[:3], "wall_s": round(run.wall, 3),
             "peak_rss_kib": run.peak_rss_kib or None,
             "phases": {k: v.to_json() for k, v in run.summaries().items()}}
@@ -130,10 +131,15 @@ def _lifecycles(subjects: list[_Subject], w: Workload, opts: Options, base: Path
                                     iterations=opts.iterations)
                 else:
                     s.daemon.namespaces.add(s.namespace)
+                    meter = s.daemon.meter
+                    cpu0 = meter.usage_ms() if meter else 0.0
                     run = run_lifecycles(Workload(w.rootfs, s.runtime, w.image, w.args, w.io, w.fifo_dir),
                                          s.daemon.address, s.namespace, workers=workers,
                                          iterations=opts.iterations, prefix=f"r{r}w{workers}",
                                          image=image, sample=_rss_sampler(s.daemon))
+                    if meter is not None:
+                        time.sleep(0.2)  # the last shims are exiting
+                        run.cpu_ms += meter.usage_ms() - cpu0
                 if s.name in merged:
                     merged[s.name].merge(run)
                 else:
@@ -221,7 +227,7 @@ def _compare(opts: Options, base: Path, log: Log) -> BenchResult:
         w = Workload(str(rootfs), "", opts.image, io=opts.io, fifo_dir=str(base / "fifo"))
         cold: dict[str, list[float]] = {n: [] for n in daemons}
         for n, d in daemons.items():
-            cold[n].append(d.start() * 1e3)
+            cold[n].append(d.start(meter=True) * 1e3)
         log(f"started     containerd pid {ctrd.pid}, pyctrd pid {pyd.pid} in {base}")
         time.sleep(1.0)
         data["rss_idle_kib"] = {n: rss_kib(d.pid) for n, d in daemons.items()}

@@ -57,7 +57,7 @@ def test_views_and_files(tmp_path: Path) -> None:
     r = BenchResult(_doc())
     md = r.markdown()
     assert "| lifecycles/s, 4 workers, our shim | 7.00 | 10.00 | 1.43 | <= 1.25 | NO |" in md
-    assert "| pyctrd/go | 9.50 | 3 | 1 | 165.0 / 220.0 / 220.0 | 82.5 |" in md
+    assert "| pyctrd/go | 9.50 | 3 | 1 | - | 165.0 / 220.0 / 220.0 | 82.5 |" in md
     assert "| pull | not available |" in md
     html = r._repr_html_()
     assert html.count("<table>") == len(r.tables()) and "<b style='color:#c62828'>NO</b>" in html

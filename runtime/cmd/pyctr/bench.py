@@ -91,7 +91,7 @@ def command(ctx: Context, compare_mode: bool, quick: bool, workers: str | None, 
     else:
         from rich.console import Console
 
-        console = Console()
+        console = Console(width=None if click.get_text_stream("stdout").isatty() else 200)
         console.print(result.header())
         for table in result.rich_tables():
             console.print(table)
