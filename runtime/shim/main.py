@@ -12,6 +12,7 @@ otherwise), and :mod:`pyctrd.errdefs` only when something fails. Nothing here im
 """
 from __future__ import annotations
 
+import os
 import sys
 
 from .flags import parse
@@ -23,6 +24,9 @@ NAME = "containerd-shim-pyrunc-v1"
 
 def main(argv: list[str] | None = None) -> int:
     """Run the shim with ``argv`` (default: the command line); return the exit code."""
+    # A one-shot action run as the program ends with os._exit once its answer is flushed:
+    # the interpreter's teardown (freeing every module) is time the daemon would wait for.
+    as_program = argv is None
     try:
         flags = parse(sys.argv[1:] if argv is None else argv)
         if flags.v:
@@ -43,12 +47,16 @@ def main(argv: list[str] | None = None) -> int:
 
             sys.stdout.write(start(flags))
             sys.stdout.flush()
+            if as_program:
+                os._exit(0)
             return 0
         if flags.action == "delete":
             from .cleanup import delete
 
             sys.stdout.buffer.write(delete(flags))
             sys.stdout.flush()
+            if as_program:
+                os._exit(0)
             return 0
         if flags.action:
             from ..errdefs import InvalidArgument
