@@ -141,8 +141,9 @@ def leak_check(address: str, pid: int, namespace: str, w: Workload, *, lifecycle
                warmup: int = 40, dirs: Sequence[str | Path] = (), settle: float = 10.0) -> dict[str, Any]:
     """Host state after ``warmup`` lifecycles and after ``lifecycles`` more; the growth.
 
-    The second reading waits (up to ``settle`` s) for the daemon's children to go back to the
-    first reading's count: shims exit just after their task is deleted.
+    The second reading waits (up to ``settle`` s) for the daemon's children and open files to
+    go back to the first reading's counts: shims exit just after their task is deleted, and
+    the daemon closes its side then. What is still above after that is a leak.
     """
     run_lifecycles(w, address, namespace, workers=workers, iterations=max(1, warmup // workers), prefix="warm")
     time.sleep(1.0)  # let the last shims exit
@@ -151,8 +152,8 @@ def leak_check(address: str, pid: int, namespace: str, w: Workload, *, lifecycle
     run = run_lifecycles(w, address, namespace, workers=workers, iterations=per_worker, prefix="leak")
     deadline = time.monotonic() + settle
     after = host_state(pid, dirs)
-    while after.processes > before.processes and time.monotonic() < deadline:
-        time.sleep(0.2)
+    while (after.processes > before.processes or after.fds > before.fds) and time.monotonic() < deadline:
+        time.sleep(0.2)  # the last shims exiting, their pidfds and connections closing
         after = host_state(pid, dirs)
     grew = {k: getattr(after, k) - getattr(before, k) for k in ("rss_kib", "fds", "threads", "processes", "mounts")}
     return {"lifecycles": len(run.total), "errors": len(run.errors), "before": before.to_json(),
