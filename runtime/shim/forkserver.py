@@ -10,10 +10,14 @@ copy-on-write).
 
     start ──connect──▶ <state>/pyrunc-fork/<hash of daemon address>   (absent: launch it, wait)
           ──send────▶ {argv, env, cwd} + the listening shim socket (SCM_RIGHTS)
-                      fork server: fork ─▶ child: setsid, fork ─▶ grandchild = the shim; child exits
-          ◀──reply─── the shim's pid
+                      fork server ──pair──▶ the spare: takes argv, env, cwd, the socket; "ok"
+          ◀──reply─── the shim's pid          fork server: fork ─▶ child: fork ─▶ the next spare
 
-The grandchild is orphaned at once, so, exactly like a shim that ``start`` spawned, it is
+The fork that makes a shim happens *before* it is asked for: the fork server keeps one
+**spare**, forked twice (the middle process exits at once), waiting on a socketpair. A
+request only hands it the work, and the next spare is forked once ``start`` has its answer.
+
+The spare is orphaned at once, so, exactly like a shim that ``start`` spawned, it is
 re-parented to the nearest child subreaper: the daemon (the fork server itself was
 re-parented to the daemon when the ``start`` that launched it exited). The shim then takes
 the environment and working directory ``start`` was given, the socket as fd 3, /dev/null
@@ -110,6 +114,7 @@ class _ForkServer:
         self.listener: socket.socket | None = None
         self.inode = 0
         self.pidfd = -1
+        self.spare: tuple[int, socket.socket] | None = None  # pid, and the pair to hand it work
 
     def acquire(self) -> bool:
         """Take the lock and the socket; False if another fork server holds them."""
@@ -145,6 +150,9 @@ class _ForkServer:
         for fd in (self.pidfd, self.lock_fd):
             if fd >= 0:
                 os.close(fd)
+        if self.spare is not None:
+            self.spare[1].close()  # the spare sees the pair close and exits
+            self.spare = None
 
     def _still_ours(self) -> bool:
         """Is our socket still at its path (not removed with its directory, nor replaced)?"""
@@ -172,6 +180,8 @@ class _ForkServer:
                 continue
             with conn:
                 self._answer(conn)
+            if self.spare is None:
+                self.spawn_spare()  # the next one, after this start has its answer
 
     def _answer(self, conn: socket.socket) -> None:
         creds = conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
@@ -187,70 +197,112 @@ class _ForkServer:
             request = marshal.loads(recv_exactly(conn, size))
             if not isinstance(request, dict):
                 return
-            conn.sendall(frame({"pid": self._fork(request, fds[0], conn)}))
+            conn.sendall(frame({"pid": self._fork(request, fds[0])}))
         except (OSError, ValueError, EOFError, TypeError, KeyError, ConnectionError):
             return
         finally:
             for fd in fds:
                 os.close(fd)
 
-    def _fork(self, request: dict[str, Any], listener_fd: int, conn: socket.socket) -> int:
-        """Fork twice; the grandchild becomes the shim and reports its pid once it is ready
-        (renamed, environment set): only then may ``start`` print the address."""
+    def spawn_spare(self) -> None:
+        """Fork, ahead of time, the process the next shim will be (twice: it is orphaned and
+        re-parented to the daemon like any shim). It waits on a socketpair for its request,
+        and exits when the pair closes (the fork server is gone)."""
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         r, w = os.pipe()
         child = os.fork()
         if child == 0:
             code = 0
             try:
                 os.close(r)
+                ours.close()
                 if os.fork() == 0:
-                    self._become_shim(request, listener_fd, conn, w)  # never returns
+                    os.write(w, str(os.getpid()).encode())
+                    os.close(w)
+                    self._wait_as_spare(theirs)  # never returns
             except BaseException:  # noqa: BLE001 - whatever it was, this child only exits
                 code = 1
             finally:
                 os._exit(code)
         os.close(w)
+        theirs.close()
         try:
             os.waitpid(child, 0)
             with os.fdopen(r, "rb") as f:
-                return int(f.read() or b"0")
+                pid = int(f.read() or b"0")
         except (OSError, ValueError):
-            return 0
+            pid = 0
+        if pid:
+            self.spare = (pid, ours)
+        else:
+            ours.close()
 
-    def _become_shim(self, request: dict[str, Any], listener_fd: int, conn: socket.socket, ready: int) -> None:
+    def _fork(self, request: dict[str, Any], listener_fd: int) -> int:
+        """Hand the request to the spare (made now if there is none, or again if it died); its
+        pid once it is ready (renamed, environment set): only then may ``start`` answer."""
+        for _ in range(2):
+            if self.spare is None:
+                self.spawn_spare()
+            if self.spare is None:
+                return 0
+            (pid, pair), self.spare = self.spare, None
+            try:
+                socket.send_fds(pair, [frame(request)], [listener_fd])
+                pair.settimeout(5)
+                if pair.recv(2) == b"ok":
+                    return pid
+            except OSError:
+                pass
+            finally:
+                pair.close()
+        return 0
+
+    def _wait_as_spare(self, pair: socket.socket) -> None:
         code = 1
         try:
-            conn.close()
             if self.listener is not None:
                 self.listener.close()
             for fd in (self.pidfd, self.lock_fd):
                 if fd >= 0:
                     os.close(fd)  # the lock must die with the fork server, not live on in shims
-            os.setsid()
-            for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGCHLD):
-                signal.signal(sig, signal.SIG_DFL)
-            if listener_fd != 3:
-                os.dup2(listener_fd, 3, inheritable=False)
-                os.close(listener_fd)
-            null = os.open(os.devnull, os.O_RDWR)
-            for fd in (0, 1, 2):
-                os.dup2(null, fd)
-            os.close(null)
-            os.chdir(request["cwd"])
-            env = {str(k): str(v) for k, v in request["env"].items()}
-            os.environ.clear()
-            os.environ.update(env)
-            argv = [str(a) for a in request["argv"]]
-            set_cmdline([str(a) for a in request.get("cmdline") or argv], env)
-            sys.argv = argv
-            os.write(ready, str(os.getpid()).encode())
-            os.close(ready)
-            from .flags import parse
-            from .serve import run
-
-            code = run(parse(argv[1:]))
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+            set_cmdline([*sys.orig_argv, "spare"])
+            head, fds, _, _ = socket.recv_fds(pair, 4, 1)  # blocks until the request (or EOF)
+            if len(head) == 0 or len(fds) != 1:
+                code = 0
+                return
+            size = int.from_bytes(head + recv_exactly(pair, 4 - len(head)), "big")
+            request = marshal.loads(recv_exactly(pair, size))
+            code = self._become_shim(request, fds[0], pair)
         finally:
             os._exit(code)
+
+    @staticmethod
+    def _become_shim(request: dict[str, Any], listener_fd: int, pair: socket.socket) -> int:
+        """Take on the request's identity, say "ok" on ``pair``, serve; the exit code."""
+        os.setsid()
+        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGCHLD):
+            signal.signal(sig, signal.SIG_DFL)
+        if listener_fd != 3:
+            os.dup2(listener_fd, 3, inheritable=False)
+            os.close(listener_fd)
+        null = os.open(os.devnull, os.O_RDWR)
+        for fd in (0, 1, 2):
+            os.dup2(null, fd)
+        os.close(null)
+        os.chdir(request["cwd"])
+        env = {str(k): str(v) for k, v in request["env"].items()}
+        os.environ.clear()
+        os.environ.update(env)
+        argv = [str(a) for a in request["argv"]]
+        set_cmdline([str(a) for a in request.get("cmdline") or argv], env)
+        sys.argv = argv
+        pair.sendall(b"ok")
+        pair.close()
+        from .flags import parse
+        from .serve import run
+
+        return run(parse(argv[1:]))
 
 
 def _warm() -> None:
@@ -272,6 +324,7 @@ def run_forkserver(state_dir: str, address: str, daemon_pid: int) -> int:
         _warm()
         gc.freeze()  # what is imported now stays shared with every shim forked (no GC writes to it)
         signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+        server.spawn_spare()
         server.serve()
     except OSError as exc:
         if exc.errno != errno.EINTR:
