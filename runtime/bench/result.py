@@ -195,7 +195,8 @@ class BenchResult:
         m = self.data.get("machine") or {}
         return (f"{self.data.get('date', '')} on {m.get('hostname', '?')} ({m.get('cpus', '?')} CPUs, "
                 f"{m.get('cpu', '')}; kernel {m.get('kernel', '')}; {m.get('containerd', '')}; "
-                f"{m.get('runc', '')}; load {m.get('load_before', '?')} -> {m.get('load_after', '?')})")
+                f"{m.get('runc', '')}; Python {m.get('python', '?')}, {m.get('install', '?')} install; "
+                f"load {m.get('load_before', '?')} -> {m.get('load_after', '?')})")
 
     def markdown(self) -> str:
         parts = [f"# pyctrd benchmark ({self.data.get('mode')})", "", self.header(), ""]
