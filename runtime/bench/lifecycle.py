@@ -85,6 +85,7 @@ class LifecycleRun:
     errors: list[str] = field(default_factory=list)
     peak_rss_kib: int = 0
     cpu_ms: float = 0.0  # the daemon's and its children's, when measured (see daemons.CpuMeter)
+    round_rates: list[float] = field(default_factory=list)  # each merged run's own rate
 
     def __repr__(self) -> str:
         return (f"<LifecycleRun workers={self.workers} n={len(self.total)} rate={self.rate:.2f}/s "
@@ -97,6 +98,9 @@ class LifecycleRun:
 
     def merge(self, other: LifecycleRun) -> None:
         """Add another run's samples (alternated rounds of the same figure)."""
+        if not self.round_rates:
+            self.round_rates.append(self.rate)
+        self.round_rates.append(other.rate)
         for p in PHASES:
             self.phases[p] += other.phases[p]
         self.total += other.total

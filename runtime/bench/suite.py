@@ -103,7 +103,8 @@ def _machine() -> dict[str, Any]:
 
 def _lifecycle_json(run: LifecycleRun) -> dict[str, Any]:
     cpu = round(run.cpu_ms / len(run.total), 2) if run.cpu_ms and run.total else None
-    return {"rate": round(run.rate, 3), "n": len(run.total), "errors": len(run.errors), "cpu_ms": cpu,
+    return {"rate": round(run.rate, 3), "round_rates": [round(r, 3) for r in run.round_rates or [run.rate]],
+            "n": len(run.total), "errors": len(run.errors), "cpu_ms": cpu,
             "error_samples": run.errors[:3], "wall_s": round(run.wall, 3),
             "peak_rss_kib": run.peak_rss_kib or None,
             "phases": {k: v.to_json() for k, v in run.summaries().items()}}
