@@ -73,6 +73,7 @@ bench: venv
 	rm -rf build/bench $(BENCH_VENV)
 	$(BIN)/pip wheel -q --no-deps --no-build-isolation -w build/bench .
 	$(PYTHON) -m venv $(BENCH_VENV)
+	$(BENCH_VENV)/bin/pip install -q --upgrade pip  # older pips' console scripts import re (~5 ms a start)
 	$(BENCH_VENV)/bin/pip install -q build/bench/pyctrd-*.whl
 	$(BENCH_VENV)/bin/pyctr bench --compare --out results $(BENCH_ARGS)
 

@@ -62,14 +62,19 @@ def socket_address(daemon_address: str, namespace: str, id: str, state_dir: str)
 
 def _sha256(data: bytes) -> Any:
     """Python's own SHA-256 (a builtin module, ~0.1 ms) rather than hashlib's OpenSSL (~2 ms)."""
-    try:
-        from _sha2 import sha256  # Python 3.12+
-    except ImportError:
+    if not _SHA256:
         try:
-            from _sha256 import sha256  # Python 3.11
+            from _sha2 import sha256  # Python 3.12+
         except ImportError:
-            from hashlib import sha256
-    return sha256(data)
+            try:
+                from _sha256 import sha256  # Python 3.11
+            except ImportError:
+                from hashlib import sha256
+        _SHA256.append(sha256)
+    return _SHA256[0](data)
+
+
+_SHA256: list[Any] = []
 
 
 def _os_error(what: str, exc: OSError) -> PyctrdError:
@@ -266,9 +271,9 @@ def start(flags: Flags) -> str:
         InvalidArgument: no namespace or id.
         Unknown: the socket or the process could not be made.
     """
-    from ..errdefs import InvalidArgument
-
     if not flags.namespace or not flags.id:
+        from ..errdefs import InvalidArgument
+
         raise InvalidArgument("shim start needs -namespace and -id")
     bundle = flags.bundle_dir
     address = socket_address(flags.address, flags.namespace, _group(bundle, flags.id), flags.state_dir)
