@@ -51,7 +51,7 @@ class Options:
 
     workers: tuple[int, ...] = (1, 4, 8)
     iterations: int = 10          # lifecycles per worker per round
-    rounds: int = 3               # alternated rounds per figure
+    rounds: int = 4               # alternated rounds per figure
     rpc_calls: int = 500          # of each RPC per round
     cold_starts: int = 5          # per daemon
     growth: tuple[int, ...] = (10, 100, 1000)

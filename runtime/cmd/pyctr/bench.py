@@ -36,7 +36,7 @@ def _ints(text: str) -> tuple[int, ...]:
 @click.option("--workers", default=None, help="worker counts, e.g. 1,4,8  [default: 1,4,8]")
 @click.option("-n", "--iterations", type=click.IntRange(1), default=None,
               help="lifecycles per worker per round  [default: 10]")
-@click.option("--rounds", type=click.IntRange(1), default=None, help="alternated rounds per figure  [default: 3]")
+@click.option("--rounds", type=click.IntRange(1), default=None, help="alternated rounds per figure  [default: 4]")
 @click.option("--runtime", "runtimes", multiple=True,
               help="runtime(s) for lifecycles against --address (repeatable)  [default: io.containerd.pyrunc.v1]")
 @click.option("--rpc-calls", type=click.IntRange(1), default=None, help="calls of each RPC  [default: 500]")
