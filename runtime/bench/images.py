@@ -126,8 +126,11 @@ class ImageRootfs:
     """Lifecycles from an image: each container gets a snapshot of ``ref`` (``new_container``)
     and loses it when deleted. Pulls the image into the namespace once, on first use."""
 
-    def __init__(self, ref: str, snapshotter: str = "overlayfs", plain_http: bool = True) -> None:
-        self.ref, self.snapshotter, self.plain_http = ref, snapshotter, plain_http
+    def __init__(self, ref: str, snapshotter: str = "overlayfs", plain_http: bool | None = None) -> None:
+        host = ref.split("/", 1)[0] if "/" in ref else ""
+        loopback = host.startswith(("127.", "localhost", "[::1]"))
+        self.ref, self.snapshotter = ref, snapshotter
+        self.plain_http = loopback if plain_http is None else plain_http  # https unless a loopback registry
         self._pulled: set[tuple[str, str]] = set()
 
     def ensure(self, c: Client) -> None:
@@ -144,3 +147,8 @@ class ImageRootfs:
             with contextlib.suppress(errdefs.NotFound):
                 c.snapshotter(self.snapshotter).remove(id)
         return remove
+
+    def rootfs(self, c: Client, id: str) -> list[Any]:
+        """The mounts of container ``id``'s snapshot: what ``Tasks.Create`` is given (containerd
+        itself does not look them up; pyctrd would, but both are told the same)."""
+        return list(c.snapshotter(self.snapshotter).mounts(id))

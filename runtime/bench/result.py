@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import html
 import json
+import statistics
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -287,11 +288,10 @@ def _paired_ratio(theirs: Any, ours: Any) -> float | None:
     """
     if not isinstance(theirs, list) or not isinstance(ours, list) or len(theirs) != len(ours) or not ours:
         return None
-    ratios = sorted(t / o for t, o in zip(theirs, ours, strict=True) if o)
+    ratios = [float(t) / float(o) for t, o in zip(theirs, ours, strict=True) if o]
     if len(ratios) != len(ours):
         return None
-    mid = len(ratios) // 2
-    return round(ratios[mid] if len(ratios) % 2 else (ratios[mid - 1] + ratios[mid]) / 2, 3)
+    return round(statistics.median(ratios), 3)
 
 
 def _triple(s: Any) -> str:
