@@ -9,6 +9,7 @@ The exit code is 0 unless ``--check`` is given and a target was missed (then 3).
 """
 from __future__ import annotations
 
+import sys
 from dataclasses import fields
 from typing import Any
 
@@ -91,7 +92,8 @@ def command(ctx: Context, compare_mode: bool, quick: bool, workers: str | None, 
     else:
         from rich.console import Console
 
-        console = Console(width=None if click.get_text_stream("stdout").isatty() else 200)
+        wide = not sys.stdout.isatty()  # piped or saved: whole tables, not a terminal's 80 columns
+        console = Console(width=200 if wide else None)
         console.print(result.header())
         for table in result.rich_tables():
             console.print(table)
