@@ -22,7 +22,6 @@ from typing import Any
 
 from .. import errdefs
 from ..client import Client
-from .stats import Summary
 
 __all__ = ["ImageRootfs", "Registry", "available", "bench_import", "bench_layers", "bench_pull", "layers_archive",
            "sample_archive"]
@@ -116,10 +115,6 @@ def layers_archive(dir: Path, n: int) -> str:
 def bench_layers(address: str, archives: dict[int, str]) -> dict[int, float]:
     """Import + unpack ms of each ``{layer count: archive}``."""
     return {n: bench_import(address, path) for n, path in archives.items()}
-
-
-def summarise(samples: list[float]) -> dict[str, Any] | None:
-    return Summary.of(samples).to_json() if samples else None
 
 
 class ImageRootfs:

@@ -37,7 +37,7 @@ from ..client.containers import pack_spec
 from ..core import oci
 from .stats import Summary
 
-__all__ = ["PHASES", "LifecycleRun", "Workload", "run_lifecycles"]
+__all__ = ["PHASES", "ImageSource", "LifecycleRun", "Workload", "run_lifecycles"]
 
 PHASES = ("container create", "task create", "task start", "task kill", "task wait", "task delete",
           "container delete")
