@@ -2,6 +2,7 @@
 and one running pyctrd. Never the full run (that is ``make bench``)."""
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import re
@@ -34,7 +35,7 @@ def _bench_shims() -> list[str]:
                 args = Path(f"/proc/{entry}/cmdline").read_bytes().decode(errors="replace").split("\0")
             except OSError:
                 continue
-            if any(a == "-namespace" and b.startswith("bench-") for a, b in zip(args, args[1:], strict=False)):
+            if any(a == "-namespace" and b.startswith("bench-") for a, b in itertools.pairwise(args)):
                 left.append(f"{entry}: {' '.join(args)}")
     return left
 
