@@ -64,8 +64,18 @@ typecheck: venv
 lab: venv
 	$(BIN)/python -m pyctrd.lab --dir $(LAB_DIR)
 
+# The full comparison with a private containerd (README "Benchmarks"), from a regular (wheel)
+# install in a venv of its own: an editable install adds an import finder (~10 ms) to every
+# Python process, and the Python shim is a process per container. BENCH_ARGS adds options.
+BENCH_VENV ?= .venv-bench
+BENCH_ARGS ?=
 bench: venv
-	$(BIN)/pyctr bench --compare --out results
+	rm -rf build/bench $(BENCH_VENV)
+	$(BIN)/pip wheel -q --no-deps --no-build-isolation -w build/bench .
+	$(PYTHON) -m venv $(BENCH_VENV)
+	$(BENCH_VENV)/bin/pip install -q --upgrade pip  # older pips' console scripts import re (~5 ms a start)
+	$(BENCH_VENV)/bin/pip install -q build/bench/pyctrd-*.whl
+	$(BENCH_VENV)/bin/pyctr bench --compare --out results $(BENCH_ARGS)
 
 soak: venv
 	PYCTRD_SOAK=1 $(BIN)/python -m pytest -q -m slow $(PYTEST_ARGS)

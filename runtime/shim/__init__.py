@@ -16,7 +16,8 @@ again from the ``address`` file in each bundle and reconnects.
     cd <bundle>; containerd-shim-pyrunc-v1 -namespace NS -address /run/containerd/containerd.sock \\
         -publish-binary /usr/bin/containerd -id ID start
       1. pick a socket: <dir of -address>/s/<sha256(address/NS/ID)>; listen on it
-      2. spawn the long-running shim (new session, the socket as fd 3, stdio -> bundle's log)
+      2. spawn the long-running shim (new session, the socket as fd 3, stdio -> bundle's log):
+         forked by the daemon's fork server, a warm copy with everything imported (:mod:`.forkserver`)
       3. write <bundle>/address, print "unix:///…/s/<hash>" and exit 0
     containerd reads stdout, connects to the address and calls Task/Create.
 
@@ -38,6 +39,7 @@ Modules, in the order a container meets them:
 
 - :mod:`.main` (entry point) and :mod:`.flags` (Go-style command line);
 - :mod:`.start` (the start handshake) and :mod:`.cleanup` (the ``delete`` action);
+- :mod:`.forkclient` and :mod:`.forkserver` (serving shims forked from a warm copy, not exec'd);
 - :mod:`.serve` (the serving process) and :mod:`.service` (the Task service);
 - :mod:`.container` (Create: options, rootfs, cgroup);
 - :mod:`.process`, :mod:`.init_process`, :mod:`.exec_process` (states, runc, exits);

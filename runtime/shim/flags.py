@@ -22,8 +22,6 @@ from __future__ import annotations
 
 import os
 
-from ..errdefs import InvalidArgument
-
 __all__ = ["Flags", "parse"]
 
 _BOOLS = {"debug", "v"}
@@ -73,6 +71,12 @@ class Flags:
         return os.path.abspath(self.bundle or ".")
 
 
+def _invalid(message: str) -> Exception:
+    from ..errdefs import InvalidArgument  # only on a bad command line: start stays lean
+
+    return InvalidArgument(message)
+
+
 def parse(argv: list[str]) -> Flags:
     """Parse ``argv`` (without the program name) as Go's ``flag.Parse`` would.
 
@@ -95,11 +99,11 @@ def parse(argv: list[str]) -> Flags:
             if not eq:
                 i += 1
                 if i >= len(argv):
-                    raise InvalidArgument(f"flag needs an argument: -{name}")
+                    raise _invalid(f"flag needs an argument: -{name}")
                 value = argv[i]
             setattr(flags, name.replace("-", "_"), value)
         else:
-            raise InvalidArgument(f"flag provided but not defined: -{name}")
+            raise _invalid(f"flag provided but not defined: -{name}")
         i += 1
     rest = argv[i:]
     flags.action, flags.args = (rest[0], rest[1:]) if rest else ("", [])

@@ -10,7 +10,7 @@ from ...client import Client, default_address
 __all__ = ["AliasGroup", "Context", "Root", "cli", "pass_ctx"]
 
 NOUNS = ["version", "plugins", "namespaces", "events", "content", "leases", "images", "containers", "tasks",
-         "run", "snapshots"]
+         "run", "snapshots", "bench"]
 
 
 class Context:
