@@ -203,19 +203,37 @@ class TasksClient:
     """``containerd.services.tasks.v1.Tasks`` in the client's namespace."""
 
     def __init__(self, conn: Connection) -> None:
+        self._conn = conn
         self._stub = conn.stub(pb_grpc.TasksStub)
+
+    def _snapshot_mounts(self, container_id: str) -> list[mount.Mount]:
+        """The mounts of the container's snapshot, as containerd's client sends them.
+
+        Sending them (rather than leaving the lookup to the daemon) is what a real
+        containerd needs: it mounts exactly what ``Tasks.Create`` carries.
+        """
+        from .containers import ContainersClient
+        from .snapshots import SnapshotsClient
+
+        c = ContainersClient(self._conn).get(container_id)
+        if not (c.snapshotter and c.snapshot_key):
+            return []
+        return list(SnapshotsClient(self._conn, c.snapshotter).mounts(c.snapshot_key))
 
     def create(self, container_id: str, *, io: cio.Creator | cio.IO | None = None,
                rootfs: list[mount.Mount] | None = None, options: Message | any_pb2.Any | None = None) -> Task:
         """Create the container's task: the shim starts and the process is created, not started.
 
-        The root filesystem comes from ``rootfs`` if given, else the daemon mounts the
-        container's snapshot (or uses the spec's ``root.path``).
+        The root filesystem comes from ``rootfs`` if given, else from the mounts of the
+        container's snapshot (looked up here, as containerd's client does), else the spec's
+        ``root.path``.
 
         Raises:
             NotFound: no such container (or its runtime is not installed).
             AlreadyExists: it has a task already.
         """
+        if rootfs is None:
+            rootfs = self._snapshot_mounts(container_id)
         tio = _io(io, container_id)
         c = tio.config
         tio.start()  # the shim opens the FIFOs while creating the process: our ends must be waiting

@@ -87,3 +87,13 @@ def test_pyctr_pull_into_real_containerd_matches_pyctrd(containerd: PrivateConta
         real.close()
     # the real containerd's snapshots list the same through pyctr as through ctr
     assert pyctr(containerd.address, "snapshots", "tree") == containerd.ctr("snapshots", "tree").stdout
+
+
+def test_pyctr_runs_an_image_on_the_real_containerd(containerd: PrivateContainerd, pushed: Registry) -> None:
+    """The client sends the snapshot's mounts with Tasks.Create, as containerd's own client does."""
+    ref = f"{pushed.host}/layered:latest"
+    pyctr(containerd.address, "-n", "pyctr-run", "images", "pull", "--plain-http", ref)
+    out = pyctr(containerd.address, "-n", "pyctr-run", "run", "--rm", "--runtime", "io.containerd.runc.v2",
+                ref, "r1", "sh", "-c", "cat /etc/hello")
+    assert out == "hello from layer2\n"
+    assert pyctr(containerd.address, "-n", "pyctr-run", "containers", "ls", "-q") == ""
