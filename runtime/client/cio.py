@@ -123,30 +123,46 @@ class IO:
     def __repr__(self) -> str:
         return f"<cio.IO {self.fifos!r}>" if self.fifos else f"<cio.IO {self.config!r}>"
 
-    def start(self) -> None:
-        """Begin copying (each FIFO is opened in its thread, which waits for the shim's side)."""
+    def start(self, *, attach: bool = False) -> None:
+        """Begin copying.
+
+        For a new task each FIFO is opened in its thread, which waits for the shim's side.
+        With ``attach`` (the shim holds its ends already) the output FIFOs are opened here,
+        *before* anything is written to stdin: output that answers our input must find a
+        reader, or a write into a FIFO nobody reads is lost.
+        """
         if self._started or self.fifos is None:
             return
         self._started = True
         f = self.fifos
+        for path, stream in ((f.stdout, self.stdout), (f.stderr, self.stderr)):
+            if path and stream is not None:
+                target: str | int = path
+                if attach:
+                    try:
+                        target = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+                        os.set_blocking(target, True)
+                    except OSError:
+                        continue
+                self._spawn(self._copy_out, target, stream)
         if f.stdin and self.stdin is not None:
             self._spawn(self._copy_in, f.stdin, self.stdin)
-        if f.stdout and self.stdout is not None:
-            self._spawn(self._copy_out, f.stdout, self.stdout)
-        if f.stderr and self.stderr is not None:
-            self._spawn(self._copy_out, f.stderr, self.stderr)
 
-    def _spawn(self, fn: Callable[[str, BinaryIO], None], path: str, stream: BinaryIO) -> None:
-        t = threading.Thread(target=fn, args=(path, stream), daemon=True, name=f"cio {os.path.basename(path)}")
+    def _spawn(self, fn: Callable[[Any, BinaryIO], None], target: str | int, stream: BinaryIO) -> None:
+        name = f"cio {os.path.basename(target) if isinstance(target, str) else target}"
+        t = threading.Thread(target=fn, args=(target, stream), daemon=True, name=name)
         t.start()
         self._threads.append(t)
 
     @staticmethod
-    def _copy_out(path: str, stream: BinaryIO) -> None:
-        try:
-            fd = os.open(path, os.O_RDONLY)  # blocks until the shim opens its end
-        except OSError:
-            return
+    def _copy_out(target: str | int, stream: BinaryIO) -> None:
+        if isinstance(target, int):
+            fd = target
+        else:
+            try:
+                fd = os.open(target, os.O_RDONLY)  # blocks until the shim opens its end
+            except OSError:
+                return
         try:
             while data := os.read(fd, 32768):
                 stream.write(data)

@@ -268,7 +268,7 @@ def attach(ctx: Context, id: str) -> None:
     fifos = FIFOSet("", state.io.stdin, state.io.stdout, state.io.stderr, state.io.terminal)
     io = IO(fifos.config, fifos, sys.stdin.buffer if state.io.stdin else None, sys.stdout.buffer,
             sys.stderr.buffer if state.io.stderr else None)
-    io.start()
+    io.start(attach=True)
     task = ctx.client.tasks.get(id, io=io)
     with raw_terminal(state.io.terminal):
         exit = wait_attached(task, terminal=state.io.terminal, start=False)
