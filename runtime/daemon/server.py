@@ -39,6 +39,7 @@ from ..errdefs import FailedPrecondition, Unavailable
 from ..plugin import REGISTRY, InitContext, Plugin, PluginSet, Registry, types
 from ..plugins.events.exchange import Exchange
 from ..ttrpc import Server as TTRPCServer
+from .decode import DecodeErrors
 from .metrics import CallCounter, MetricsServer, render
 from .plugin_config import is_disabled, plugin_configs
 from .systemd import notify
@@ -171,7 +172,7 @@ class Daemon:
     async def _serve_grpc(self) -> None:
         g = self.config.grpc
         self.server = grpc.aio.server(
-            interceptors=[self.calls],
+            interceptors=[self.calls, DecodeErrors()],
             options=[("grpc.max_receive_message_length", g.max_recv_message_size),
                      ("grpc.max_send_message_length", g.max_send_message_size),
                      ("grpc.so_reuseport", 0)])
