@@ -32,3 +32,14 @@ def test_undecodable_request_is_invalid_argument(channel: grpc.Channel, tail: st
     assert out.code == "INVALID_ARGUMENT", out
     assert "request does not decode" in out.details and "<class" not in out.details
     assert_serving(channel)
+
+
+@pytest.mark.parametrize("value", ["x" * 70000, "ü" * 20000])
+def test_huge_id_gets_its_error_not_stream_removed(channel: grpc.Channel, value: str) -> None:
+    """An error echoing a 70 000-character ID did not fit in gRPC's 16 KiB of trailers: the
+    client saw RESOURCE_EXHAUSTED "Stream removed" instead of its error. Messages are cut short."""
+    from pyctrd._api.containerd.api.services.containers.v1 import containers_pb2 as cpb
+
+    out = call(channel, method("Containers/Get"), cpb.GetContainerRequest(id=value).SerializeToString())
+    assert out.code in ("NOT_FOUND", "INVALID_ARGUMENT"), out
+    assert "chars in all" in out.details and len(out.details) < 8192
