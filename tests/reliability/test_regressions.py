@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 
 import grpc
 import pytest
@@ -43,3 +42,19 @@ def test_huge_id_gets_its_error_not_stream_removed(channel: grpc.Channel, value:
     out = call(channel, method("Containers/Get"), cpb.GetContainerRequest(id=value).SerializeToString())
     assert out.code in ("NOT_FOUND", "INVALID_ARGUMENT"), out
     assert "chars in all" in out.details and len(out.details) < 8192
+
+
+@pytest.mark.parametrize("text", ["name~=" + "(" * 500, r'"\q"==x', r'labels."a\z"'])
+def test_bad_filters_are_invalid_argument(channel: grpc.Channel, text: str) -> None:
+    """A deeply nested regex raised RecursionError (UNKNOWN); an escape Go does not know was
+    taken as is (so a Subscribe with it waited for events instead of failing)."""
+    from pyctrd._api.containerd.api.services.events.v1 import events_pb2
+    from pyctrd.core import filters
+    from pyctrd.errdefs import InvalidArgument
+
+    with pytest.raises(InvalidArgument):
+        filters.parse(text)
+    req = events_pb2.SubscribeRequest(filters=[text]).SerializeToString()
+    out = call(channel, method("Events/Subscribe"), req, timeout=5)
+    assert out.code == "INVALID_ARGUMENT", out
+    assert filters.parse(r'"a\x41\101\n"==b').conjunctions[0][0].fieldpath == ("aAA\n",)
