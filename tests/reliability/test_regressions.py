@@ -58,3 +58,16 @@ def test_bad_filters_are_invalid_argument(channel: grpc.Channel, text: str) -> N
     out = call(channel, method("Events/Subscribe"), req, timeout=5)
     assert out.code == "INVALID_ARGUMENT", out
     assert filters.parse(r'"a\x41\101\n"==b').conjunctions[0][0].fieldpath == ("aAA\n",)
+
+
+@pytest.mark.parametrize("tail", ["Events/Publish", "Events/Forward"])
+def test_event_of_known_type_that_does_not_decode(channel: grpc.Channel, tail: str) -> None:
+    """An event Any naming a known type with bytes that are not it raised DecodeError (UNKNOWN)."""
+    from google.protobuf import any_pb2
+    from pyctrd._api.containerd.api.services.events.v1 import events_pb2
+
+    bad = any_pb2.Any(type_url="containerd.events.TaskExit", value=b"\xff" * 9)
+    req = (events_pb2.PublishRequest(topic="/x", event=bad) if tail == "Events/Publish" else
+           events_pb2.ForwardRequest(envelope=events_pb2.Envelope(namespace="x", topic="/x", event=bad)))
+    out = call(channel, method(tail), req.SerializeToString())
+    assert out.code == "INVALID_ARGUMENT" and "does not decode" in out.details, out
