@@ -71,3 +71,12 @@ def test_event_of_known_type_that_does_not_decode(channel: grpc.Channel, tail: s
            events_pb2.ForwardRequest(envelope=events_pb2.Envelope(namespace="x", topic="/x", event=bad)))
     out = call(channel, method(tail), req.SerializeToString())
     assert out.code == "INVALID_ARGUMENT" and "does not decode" in out.details, out
+
+
+def test_close_io_of_a_missing_task_is_not_found(channel: grpc.Channel) -> None:
+    """CloseIO without ``stdin`` answered OK for any container ID, even one that cannot exist."""
+    from pyctrd._api.containerd.api.services.tasks.v1 import tasks_pb2
+
+    for id in ("nosuch", "../x"):
+        out = call(channel, method("Tasks/CloseIO"), tasks_pb2.CloseIORequest(container_id=id).SerializeToString())
+        assert out.code in ("NOT_FOUND", "INVALID_ARGUMENT"), out
