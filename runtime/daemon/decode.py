@@ -87,7 +87,7 @@ def _stream_in(behavior: Callable[..., Any], streaming_out: bool) -> Callable[..
     return unary
 
 
-class DecodeErrors(grpc.aio.ServerInterceptor):
+class DecodeErrors(grpc.aio.ServerInterceptor):  # type: ignore[misc]
     """Answer requests that do not decode with INVALID_ARGUMENT (see the module docstring)."""
 
     async def intercept_service(self, continuation: Callable[[Any], Awaitable[Any]],

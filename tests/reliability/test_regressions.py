@@ -80,3 +80,14 @@ def test_close_io_of_a_missing_task_is_not_found(channel: grpc.Channel) -> None:
     for id in ("nosuch", "../x"):
         out = call(channel, method("Tasks/CloseIO"), tasks_pb2.CloseIORequest(container_id=id).SerializeToString())
         assert out.code in ("NOT_FOUND", "INVALID_ARGUMENT"), out
+
+
+def test_health_list_answers(channel: grpc.Channel) -> None:
+    """grpc.health.v1.Health/List was UNKNOWN ``Unexpected <class 'NotImplementedError'>``."""
+    from grpc_health.v1 import health_pb2
+
+    out = call(channel, method("Health/List"), b"")
+    assert out.code == "OK", out
+    r = health_pb2.HealthListResponse.FromString(
+        channel.unary_unary("/grpc.health.v1.Health/List")(b"", timeout=10))
+    assert r.statuses[""].status == health_pb2.HealthCheckResponse.SERVING
