@@ -1,6 +1,7 @@
 """Bugs the reliability corpus found, one regression test each (fixed in the service or store)."""
 from __future__ import annotations
 
+import zlib
 from collections.abc import Iterator
 
 import grpc
@@ -91,3 +92,41 @@ def test_health_list_answers(channel: grpc.Channel) -> None:
     r = health_pb2.HealthListResponse.FromString(
         channel.unary_unary("/grpc.health.v1.Health/List")(b"", timeout=10))
     assert r.statuses[""].status == health_pb2.HealthCheckResponse.SERVING
+
+
+@pytest.mark.parametrize("spec", [b"[]", b"null", b'{"linux": {"gidMappings": [1]}}',
+                                  b'{"linux": {"gidMappings": [{"containerID": 0, "hostID": "x"}]}}',
+                                  b'{"process": 5}', b'{"ociVersion": "1.0.2"}', b""])
+def test_task_from_a_spec_of_the_wrong_shape(daemon: InProcessDaemon, channel: grpc.Channel, spec: bytes) -> None:
+    """A container may hold any bytes as its spec; a task from a spec that is not an OCI
+    object was UNKNOWN (AttributeError from the bundle, or runc's Go unmarshalling error)."""
+    from google.protobuf import any_pb2
+    from pyctrd._api.containerd.api.services.containers.v1 import containers_pb2 as cpb
+    from pyctrd._api.containerd.api.services.tasks.v1 import tasks_pb2
+
+    id = f"shape{zlib.crc32(spec)}"
+    c = cpb.Container(id=id, spec=any_pb2.Any(type_url="types.containerd.io/opencontainers/runtime-spec/1/Spec",
+                                              value=spec))
+    c.runtime.name = "io.containerd.runc.v2"
+    assert call(channel, method("Containers/Create"), cpb.CreateContainerRequest(container=c).SerializeToString()
+                ).code == "OK"
+    out = call(channel, method("Tasks/Create"), tasks_pb2.CreateTaskRequest(container_id=id).SerializeToString())
+    assert out.code == "INVALID_ARGUMENT" and out.details.startswith("spec"), out
+    assert not (daemon.state / "io.containerd.runtime.v2.task" / "default" / id).exists()
+
+
+def test_runtime_options_that_do_not_decode(daemon: InProcessDaemon, channel: grpc.Channel) -> None:
+    """runc Options whose bytes are not Options made the shim's start die with a traceback."""
+    from google.protobuf import any_pb2
+    from pyctrd._api.containerd.api.services.containers.v1 import containers_pb2 as cpb
+    from pyctrd._api.containerd.api.services.tasks.v1 import tasks_pb2
+
+    c = cpb.Container(id="badopts", spec=any_pb2.Any(
+        type_url="types.containerd.io/opencontainers/runtime-spec/1/Spec", value=b'{"process": {"args": ["sh"]}}'))
+    c.runtime.name = "io.containerd.runc.v2"
+    c.runtime.options.CopyFrom(any_pb2.Any(type_url="containerd.runc.v1.Options", value=b"\x0b" * 50))
+    assert call(channel, method("Containers/Create"), cpb.CreateContainerRequest(container=c).SerializeToString()
+                ).code == "OK"
+    out = call(channel, method("Tasks/Create"), tasks_pb2.CreateTaskRequest(container_id="badopts")
+               .SerializeToString())
+    assert out.code == "INVALID_ARGUMENT" and out.details.startswith("runtime options"), out

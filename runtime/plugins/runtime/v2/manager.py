@@ -40,10 +40,11 @@ from ...._api.containerd.api.events import task_pb2 as task_events
 from ....core import namespaces
 from ....core.containers import ContainerStore
 from ....core.events import Publisher
+from ....core.oci.check import check_spec
 from ....core.runtime import CreateOpts, Exit
 from ....errdefs import AlreadyExists, NotFound, PyctrdError, Unavailable
 from ....ttrpc import sockets as ttrpc_sockets
-from .binary import ShimBinary, resolve_runtime
+from .binary import ShimBinary, check_options, resolve_runtime
 from .bundle import Bundle, load_bundle, new_bundle
 from .orphans import OrphanReaper, alive
 from .shim import ShimTask
@@ -114,12 +115,14 @@ class TaskManager:
     async def _create(self, key: tuple[str, str], opts: CreateOpts) -> ShimTask:
         ns, id = key
         binary_path = self.config.resolve(opts.runtime)
+        check_spec(opts.spec.value)  # what runc would reject late and vaguely: refused here, clearly
+        options = opts.task_options if opts.task_options is not None else opts.runtime_options
+        check_options(options)
         bundle = new_bundle(self.config.root, self.config.state, ns, id, opts.spec.value)
         task: ShimTask | None = None
         try:
             self._logs[key] = ShimLog(bundle)
             binary = self._binary(bundle, binary_path)
-            options = opts.task_options if opts.task_options is not None else opts.runtime_options
             address = await binary.start(options)
             client = await ttrpc.connect(address, timeout=self.config.load_timeout)
             task = ShimTask(bundle, client, binary)

@@ -15,6 +15,7 @@ from google.protobuf import any_pb2, timestamp_pb2
 from .... import errdefs, identifiers, ttrpc
 from ...._api.containerd.api.types import mount_pb2
 from ...._api.containerd.runtime.v2.task import shim_pb2
+from ....core.oci.check import check_json_object, check_process
 from ....core.runtime import (
     IO,
     STATUSES,
@@ -154,6 +155,7 @@ class ShimTask(ShimProcess):
             identifiers.validate(exec_id)
         except InvalidArgument as exc:
             raise InvalidArgument(f"invalid exec id {exec_id}: {exc.what}") from None
+        check_process(opts.spec.value)  # refused here, clearly, rather than by runc, vaguely
         await self.api.Exec(shim_pb2.ExecProcessRequest(
             id=self.id, exec_id=exec_id, stdin=opts.io.stdin, stdout=opts.io.stdout, stderr=opts.io.stderr,
             terminal=opts.io.terminal, spec=opts.spec))
@@ -170,6 +172,8 @@ class ShimTask(ShimProcess):
 
     async def update(self, resources: any_pb2.Any | None, annotations: dict[str, str]) -> None:
         request = shim_pb2.UpdateTaskRequest(id=self.id, annotations=annotations)
+        if resources is not None and resources.value:
+            check_json_object(resources.value, "resources")
         if resources is not None:
             request.resources.CopyFrom(resources)
         await self.api.Update(request)
