@@ -130,3 +130,23 @@ def test_runtime_options_that_do_not_decode(daemon: InProcessDaemon, channel: gr
     out = call(channel, method("Tasks/Create"), tasks_pb2.CreateTaskRequest(container_id="badopts")
                .SerializeToString())
     assert out.code == "INVALID_ARGUMENT" and out.details.startswith("runtime options"), out
+
+
+def test_trailing_newline_is_not_part_of_a_valid_id(channel: grpc.Channel) -> None:
+    """Python's ``$`` matches before a final newline (Go's does not): ``"abc\\n"`` passed as an
+    identifier and ``"sha256:<hex>\\n"`` as a digest - names with a newline on disk."""
+    from pyctrd import identifiers
+    from pyctrd._api.containerd.api.services.content.v1 import content_pb2
+    from pyctrd._api.containerd.api.services.namespaces.v1 import namespace_pb2
+    from pyctrd.core import digest
+    from pyctrd.errdefs import InvalidArgument
+
+    dg = "sha256:" + "a" * 64
+    with pytest.raises(InvalidArgument):
+        identifiers.validate("abc\n")
+    with pytest.raises(InvalidArgument):
+        digest.validate(dg + "\n")
+    for tail, req in (("Namespaces/Create", namespace_pb2.CreateNamespaceRequest(namespace={"name": "nl\n"})),
+                      ("Content/Info", content_pb2.InfoRequest(digest=dg + "\n"))):
+        out = call(channel, method(tail), req.SerializeToString())
+        assert out.code == "INVALID_ARGUMENT", out
