@@ -8,6 +8,7 @@ from __future__ import annotations
 import pytest
 
 from tests.reliability.figures import FIGURES, SOAK
+from tests.runtime.conftest import busybox_rootfs, rt, rt_config  # noqa: F401 - the runtime tests' fixtures
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:

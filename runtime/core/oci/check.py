@@ -25,9 +25,27 @@ from typing import Any
 
 from ...errdefs import InvalidArgument
 
-__all__ = ["check_json_object", "check_process", "check_spec"]
+__all__ = ["RESOURCES", "SCHEMA", "check_json_object", "check_process", "check_resources", "check_spec"]
 
 _ID_MAPPING = {"containerID": int, "hostID": int, "size": int}
+_DEVICE_RULE = {"allow": bool, "type": str, "major": int, "minor": int, "access": str}
+_THROTTLE = [{"major": int, "minor": int, "rate": int}]
+#: OCI ``LinuxResources`` (a spec's ``linux.resources``, and what Tasks.Update sends).
+RESOURCES: dict[str, Any] = {
+    "devices": [_DEVICE_RULE],
+    "memory": {"limit": int, "reservation": int, "swap": int, "kernel": int, "kernelTCP": int,
+               "swappiness": int, "disableOOMKiller": bool, "useHierarchy": bool, "checkBeforeUpdate": bool},
+    "cpu": {"shares": int, "quota": int, "burst": int, "period": int, "realtimeRuntime": int,
+            "realtimePeriod": int, "cpus": str, "mems": str, "idle": int},
+    "pids": {"limit": int},
+    "blockIO": {"weight": int, "leafWeight": int, "weightDevice": [dict], "throttleReadBpsDevice": _THROTTLE,
+                "throttleWriteBpsDevice": _THROTTLE, "throttleReadIOPSDevice": _THROTTLE,
+                "throttleWriteIOPSDevice": _THROTTLE},
+    "hugepageLimits": [{"pageSize": str, "limit": int}],
+    "network": {"classID": int, "priorities": [{"name": str, "priority": int}]},
+    "rdma": {"*": {"hcaHandles": int, "hcaObjects": int}},
+    "unified": {"*": str},
+}
 #: property -> JSON type, a nested schema (an object), or [item type or schema] (an array).
 SCHEMA: dict[str, Any] = {
     "ociVersion": str, "hostname": str, "domainname": str, "annotations": {"*": str},
@@ -40,7 +58,7 @@ SCHEMA: dict[str, Any] = {
                 "user": {"uid": int, "gid": int, "umask": int, "additionalGids": [int], "username": str}},
     "hooks": {"*": [{"path": str, "args": [str], "env": [str], "timeout": int}]},
     "linux": {"uidMappings": [_ID_MAPPING], "gidMappings": [_ID_MAPPING], "sysctl": {"*": str},
-              "resources": dict, "cgroupsPath": str, "namespaces": [{"type": str, "path": str}],
+              "resources": RESOURCES, "cgroupsPath": str, "namespaces": [{"type": str, "path": str}],
               "devices": [dict], "seccomp": dict, "rootfsPropagation": str, "maskedPaths": [str],
               "readonlyPaths": [str], "mountLabel": str, "intelRdt": dict, "personality": dict},
 }
@@ -108,6 +126,22 @@ def check_process(raw: bytes) -> dict[str, Any]:
     _check(doc, SCHEMA["process"], "process")
     if not doc.get("args"):
         raise InvalidArgument("spec: process.args must not be empty")
+    return doc
+
+
+def check_resources(raw: bytes) -> dict[str, Any]:
+    """Task update resources (JSON ``LinuxResources``), shape checked.
+
+    >>> check_resources(b'{"memory": {"limit": "big"}}')
+    Traceback (most recent call last):
+    ...
+    pyctrd.errdefs.InvalidArgument: spec: resources.memory.limit must be an integer, not string: invalid argument
+
+    Raises:
+        InvalidArgument: not a JSON object of the ``LinuxResources`` shape.
+    """
+    doc = check_json_object(raw, "resources")
+    _check(doc, RESOURCES, "resources")
     return doc
 
 
