@@ -192,9 +192,10 @@ def __getattr__(name: str) -> Any:
 
 
 #: Budget for a status message on the wire, in percent-encoded bytes (gRPC sends the
-#: message in a trailer; all of a call's metadata must stay under 16 KiB, or the client gets
-#: RESOURCE_EXHAUSTED "Stream removed" instead of the error).
-MAX_MESSAGE = 8192
+#: message in a trailer; a client refuses a call's metadata over 16 KiB, and some of the
+#: time over its 8 KiB soft limit, with RESOURCE_EXHAUSTED "Stream removed" instead of
+#: the error).
+MAX_MESSAGE = 4096
 
 
 def _wire_cost(ch: str) -> int:
