@@ -155,3 +155,22 @@ def test_trailing_newline_is_not_part_of_a_valid_id(channel: grpc.Channel) -> No
                       ("Content/Info", content_pb2.InfoRequest(digest=dg + "\n"))):
         out = call(channel, method(tail), req.SerializeToString())
         assert out.code == "INVALID_ARGUMENT", out
+
+
+@pytest.mark.parametrize("tail", ["Containers/Create", "Images/Create", "Events/Forward", "Content/Update"])
+def test_out_of_range_timestamps_are_invalid_argument(channel: grpc.Channel, tail: str) -> None:
+    """A Timestamp before year 1 or with negative nanos raised ValueError (UNKNOWN)."""
+    from google.protobuf import timestamp_pb2
+    from pyctrd._api.containerd.api.services.containers.v1 import containers_pb2 as cpb
+    from pyctrd._api.containerd.api.services.content.v1 import content_pb2 as kpb
+    from pyctrd._api.containerd.api.services.events.v1 import events_pb2 as epb
+    from pyctrd._api.containerd.api.services.images.v1 import images_pb2 as ipb
+
+    bad = timestamp_pb2.Timestamp(seconds=-62135596801, nanos=-1)
+    req = {"Containers/Create": lambda: cpb.CreateContainerRequest(container=cpb.Container(id="ts", created_at=bad)),
+           "Images/Create": lambda: ipb.CreateImageRequest(image=ipb.Image(name="ts", updated_at=bad)),
+           "Events/Forward": lambda: epb.ForwardRequest(envelope=epb.Envelope(namespace="x", topic="/x", timestamp=bad)),
+           "Content/Update": lambda: kpb.UpdateRequest(info=kpb.Info(digest="sha256:" + "0" * 64, created_at=bad)),
+           }[tail]()
+    out = call(channel, method(tail), req.SerializeToString())
+    assert out.code == "INVALID_ARGUMENT" and "Timestamp is not valid" in out.details, out
