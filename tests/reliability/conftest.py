@@ -8,6 +8,7 @@ from __future__ import annotations
 import pytest
 
 from tests.reliability.figures import FIGURES, SOAK
+from tests.reliability.served import served  # noqa: F401 - a daemon per module
 from tests.runtime.conftest import busybox_rootfs, rt, rt_config  # noqa: F401 - the runtime tests' fixtures
 
 
