@@ -37,6 +37,7 @@ from google.protobuf import timestamp_pb2
 
 from .... import ttrpc
 from ...._api.containerd.api.events import task_pb2 as task_events
+from ...._api.containerd.runtime.v2.task import shim_pb2
 from ....core import namespaces
 from ....core.containers import ContainerStore
 from ....core.events import Publisher
@@ -294,8 +295,26 @@ class TaskManager:
                 log.warning("shim of task %s/%s is gone (%s): cleaning up", ns, d.name, exc)
                 await self._cleanup_dead_shim(key, None, binary, "shim gone while the daemon was down")
                 continue
+            if not await self._has_task(task):
+                # a live shim without its task: the daemon died between starting the shim and
+                # Create, or between Delete and Shutdown. Nobody can see or delete that task:
+                # finish what the dead daemon was doing, or the shim and bundle stay forever.
+                log.warning("shim of task %s/%s has no task: removing it", ns, d.name)
+                await self._abandon(key, bundle, task)
+                continue
             self._tasks[key] = task
             log.info("reconnected to shim of task %s/%s (pid %d)", ns, d.name, task.shim_pid)
+
+    async def _has_task(self, task: ShimTask) -> bool:
+        """Does the shim still hold its task? Only the shim's own NotFound says no: an error
+        talking to it (the shim dying right now) is left to the shim watch."""
+        try:
+            await task.api.State(shim_pb2.StateRequest(id=task.id), timeout=self.config.load_timeout)
+        except NotFound:
+            return False
+        except (PyctrdError, TimeoutError):
+            return True
+        return True
 
     def _runtime_name(self, id: str) -> str | None:
         try:

@@ -1,0 +1,153 @@
+"""kill -9 the daemon while containers and tasks are being created, started and removed (both shims).
+
+After each restart: the database is intact; every task acknowledged as started (and not
+removed) is running again under the same pid; whatever was half-made (a task created but not
+started, a container without its task) can be listed and removed. After cleaning up, no shim
+process, bundle, mount or runc state is left for the round - and at the end the ``rt``
+fixture checks the same for the whole test (FIFOs and cgroups too).
+"""
+from __future__ import annotations
+
+import os
+import random
+import signal
+import threading
+from dataclasses import dataclass, field
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pyctrd import errdefs
+from pyctrd.client import Client
+from pyctrd.plugins.runtime.v2.binary import resolve_runtime
+
+from tests.reliability.crash import Killer, integrity, run_workers
+from tests.reliability.figures import record, scaled
+from tests.runtime.conftest import Env, needs_go_shim, shim_pids, wait_exit, wait_for
+
+pytestmark = needs_go_shim
+ROUNDS = scaled(2, 15)
+
+
+@dataclass
+class Tasks:
+    started: dict[str, int] = field(default_factory=dict)
+    removed: set[str] = field(default_factory=set)
+    uncertain: set[str] = field(default_factory=set)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+def _lifecycles(address: str, ns: str, spec: Any, runtime: str, rnd: int, led: Tasks, killer: Killer,
+                i: int) -> None:
+    cl = Client(address, ns)
+    try:
+        for n in range(8):
+            id = f"t{rnd}-{i}-{n}"
+            with led.lock:
+                led.uncertain.add(id)
+            cl.containers.create(id, spec=spec(id), runtime=runtime)
+            killer.ack()
+            task = cl.tasks.create(id)
+            killer.ack()
+            pid = task.start()
+            with led.lock:
+                led.started[id] = pid
+            killer.ack()
+            if n % 2:
+                task.kill(signal.SIGKILL)
+                task.wait(timeout=30)
+                task.delete()
+                cl.containers.delete(id)
+                with led.lock:
+                    led.removed.add(id)
+            with led.lock:
+                led.uncertain.discard(id)
+            killer.ack()
+    finally:
+        cl.close()
+
+
+def _sleeper(rt: Env, id: str) -> dict[str, Any]:
+    return rt.spec(id, "sleep", "1000")
+
+
+def _clean_round(rt: Env, prefix: str) -> None:
+    for st in rt.client.tasks.list():
+        if st.id.startswith(prefix):
+            rt.client.tasks.get(st.id).delete(force=True)
+    for c in rt.client.containers.list():
+        if c.id.startswith(prefix):
+            rt.client.containers.delete(c.id)
+    for pid in shim_pids(rt.namespace):
+        wait_exit(pid, 10)
+    wait_for(lambda: not shim_pids(rt.namespace), 10, "the round's shims to exit")
+    left = [p for p in (rt.state, rt.work) if p.is_dir() and [e for e in os.listdir(p) if e.startswith(prefix)]]
+    assert not left, f"bundles left: {[os.listdir(p) for p in left]}"
+    mounts = [m for m in Path("/proc/self/mountinfo").read_text().splitlines() if f"/{prefix}" in m]
+    assert not mounts, mounts
+
+
+@pytest.mark.parametrize("runtime", ["io.containerd.runc.v2", "io.containerd.pyrunc.v1"])
+def test_kill_during_container_and_task_lifecycles(rt: Env, runtime: str) -> None:
+    try:
+        resolve_runtime(runtime)
+    except errdefs.NotFound:
+        pytest.skip(f"{runtime}'s shim is not installed")
+    recovered = mid = 0
+    for rnd in range(ROUNDS):
+        rng = random.Random(3000 + rnd)
+        led = Tasks()
+        killer = Killer(rt.daemon.pid, at=rng.randrange(3, 50))
+        work = partial(_lifecycles, rt.daemon.address, rt.namespace, partial(_sleeper, rt), runtime, rnd, led,
+                       killer)
+        assert not run_workers(3, work, killer)
+        mid += killer.finish()
+        rt.restart_daemon(signal.SIGKILL)
+        assert integrity(rt.daemon.root) == "ok"
+        states = {s.id: s for s in rt.client.tasks.list()}
+        for id, pid in led.started.items():
+            if id in led.removed or id in led.uncertain:
+                continue
+            assert id in states, f"task {id} acknowledged as started was lost"
+            assert (states[id].status, states[id].pid) == ("running", pid), states[id]
+            recovered += 1
+        assert all(s.status in ("created", "running", "stopped") for s in states.values()), states
+        _clean_round(rt, f"t{rnd}-")
+    record("faults", f"kill -9 during task lifecycles/{runtime}", ROUNDS, "crashes survived")
+    record("faults", f"running tasks recovered after a crash/{runtime}", recovered, "tasks")
+    assert mid >= ROUNDS - 1
+
+
+async def _delete_in_the_shim(address: str, id: str) -> None:
+    from pyctrd import ttrpc
+    from pyctrd._api.containerd.runtime.v2.task import shim_pb2
+
+    async with await ttrpc.connect(address) as client:
+        task = ttrpc.Stub(client, shim_pb2.DESCRIPTOR.services_by_name["Task"])
+        await task.Delete(shim_pb2.DeleteRequest(id=id), timeout=10)
+
+
+@pytest.mark.parametrize("runtime", ["io.containerd.runc.v2", "io.containerd.pyrunc.v1"])
+def test_a_shim_left_without_its_task_is_removed_on_restart(rt: Env, runtime: str) -> None:
+    """The daemon died after the shim deleted the task but before it told the shim to shut
+    down: the restarted daemon reconnected to a shim whose task no one could see or delete,
+    and the shim and its bundle stayed forever."""
+    import asyncio
+
+    try:
+        resolve_runtime(runtime)
+    except errdefs.NotFound:
+        pytest.skip(f"{runtime}'s shim is not installed")
+    rt.client.containers.create("half", spec=rt.spec("half", "sleep", "1000"), runtime=runtime)
+    task = rt.client.tasks.create("half")
+    task.start()
+    task.kill(signal.SIGKILL)
+    task.wait(timeout=30)
+    asyncio.run(_delete_in_the_shim((rt.state / "half" / "address").read_text().strip(), "half"))
+    [shim] = shim_pids(rt.namespace)
+    rt.restart_daemon(signal.SIGKILL)
+    wait_exit(shim, 10)
+    assert not shim_pids(rt.namespace) and not (rt.state / "half").exists() and not (rt.work / "half").exists()
+    assert rt.client.tasks.list() == []
+    rt.client.containers.delete("half")
