@@ -9,9 +9,11 @@
 """
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
+import subprocess
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -187,3 +189,45 @@ def test_runc_failing(rt: Env, runtime: str, what: str, path_env: Path, monkeypa
     assert rt.client.version().version
     rt.client.containers.delete("fr")
     record("faults", f"runc failing/{runtime}", 1)
+
+
+async def _call_and_hang_up(address: str, method: str, request: bytes) -> None:
+    """Send one ttrpc request to a shim and close the connection without waiting for the answer
+    (what a daemon killed mid-call does)."""
+    import asyncio
+
+    from pyctrd.ttrpc import framing, messages
+
+    _, writer = await asyncio.open_unix_connection(address.removeprefix("unix://"))
+    req = messages.Request(service="containerd.task.v2.Task", method=method, payload=request)
+    writer.write(framing.encode_frame(1, framing.MessageType.REQUEST, req.SerializeToString()))
+    await writer.drain()
+    writer.close()
+
+
+@pytest.mark.parametrize("runtime", RUNTIMES)
+def test_a_start_whose_caller_hangs_up_still_completes(rt: Env, runtime: str) -> None:
+    """Our shim cancelled a call when its caller went away: runc had started the container, the
+    shim still said "created", and no delete could remove the task any more (the container ran
+    on, unseen)."""
+    import asyncio
+
+    from pyctrd._api.containerd.runtime.v2.task import shim_pb2
+
+    _need(runtime)
+    rt.client.containers.create("hu", spec=rt.spec("hu", "sleep", "1000"), runtime=runtime)
+    task = rt.client.tasks.create("hu")
+    address = (rt.state / "hu" / "address").read_text().strip()
+    asyncio.run(_call_and_hang_up(address, "Start", shim_pb2.StartRequest(id="hu").SerializeToString()))
+
+    def agree() -> bool:  # the shim's view and runc's must meet (started, or not started at all)
+        base = "/run/containerd" if runtime.endswith("runc.v2") else str(Path(rt.daemon.address).parent)
+        r = subprocess.run(["runc", "--root", f"{base}/runc/{rt.namespace}", "state", "hu"],
+                           capture_output=True, text=True, check=False)
+        return r.returncode == 0 and json.loads(r.stdout)["status"] == rt.client.tasks.get("hu").status().status
+
+    wait_for(agree, 10, "the shim and runc to agree")
+    exit = task.delete(force=True)
+    assert exit.status in (0, 137), exit
+    _gone(rt, "hu")
+    rt.client.containers.delete("hu")
