@@ -8,6 +8,7 @@ fixture checks the same for the whole test (FIFOs and cgroups too).
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import random
 import signal
@@ -22,6 +23,7 @@ from pyctrd import errdefs
 from pyctrd.client import Client
 from pyctrd.plugins.runtime.v2.binary import resolve_runtime
 
+from tests.fixtures.daemon import start_daemon
 from tests.reliability.crash import Killer, integrity, run_workers
 from tests.reliability.figures import record, scaled
 from tests.runtime.conftest import Env, needs_go_shim, shim_pids, wait_exit, wait_for
@@ -151,3 +153,58 @@ def test_a_shim_left_without_its_task_is_removed_on_restart(rt: Env, runtime: st
     assert not shim_pids(rt.namespace) and not (rt.state / "half").exists() and not (rt.work / "half").exists()
     assert rt.client.tasks.list() == []
     rt.client.containers.delete("half")
+
+
+SLOW_START = """#!/bin/sh
+# The Go shim, except that `start` stops after the server is up and before the daemon learns its
+# address (the window a daemon killed mid-start leaves): the address file is not there yet.
+for a in "$@"; do
+  if [ "$a" = "start" ]; then
+    {real} "$@" > /dev/null
+    rm -f address
+    echo $$ > {pidfile}
+    exec sleep 30
+  fi
+done
+exec {real} "$@"
+"""
+
+
+def test_a_shim_started_by_a_killed_daemon_is_not_left_running(rt: Env, short_tmp: Path,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """The daemon died while a shim's ``start`` was running: the shim server was up but its
+    address never reached the bundle. The restarted daemon removed the bundle as a dead
+    shim's, and the live shim server stayed, with nothing left that knew it."""
+    import shutil
+
+    real = shutil.which("containerd-shim-runc-v2")
+    assert real is not None
+    bin_dir = short_tmp / "bin"
+    bin_dir.mkdir()
+    slow = bin_dir / "containerd-shim-slowstart-v1"
+    pidfile = short_tmp / "sleeping.pid"
+    slow.write_text(SLOW_START.format(real=real, pidfile=pidfile))
+    slow.chmod(0o755)
+    rt.client.close()
+    rt.daemon.stop()
+    monkeypatch.setenv("PATH", f"{bin_dir}:{os.environ['PATH']}")
+    rt.daemon = start_daemon(rt.daemon.root.parent)
+    rt.client = rt.daemon.client(rt.namespace)
+    rt.client.containers.create("ss", spec=rt.spec("ss", "sleep", "1000"), runtime="io.containerd.slowstart.v1")
+    creating = threading.Thread(target=_try_create, args=(rt,), daemon=True)
+    creating.start()
+    wait_for(pidfile.exists, 20, "the shim server up, its address not written")
+    [server] = shim_pids(rt.namespace)
+    rt.restart_daemon(signal.SIGKILL)  # the daemon dies mid-start
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(int(pidfile.read_text()), signal.SIGKILL)  # the interrupted `start` (a sleep now)
+    creating.join(30)
+    wait_exit(server, 10)
+    assert not shim_pids(rt.namespace), "the stray shim was left running"
+    assert not (rt.state / "ss").exists()
+    rt.client.containers.delete("ss")
+
+
+def _try_create(rt: Env) -> None:
+    with contextlib.suppress(errdefs.PyctrdError):
+        rt.client.tasks.create("ss")

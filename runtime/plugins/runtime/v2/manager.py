@@ -47,7 +47,7 @@ from ....errdefs import AlreadyExists, NotFound, PyctrdError, Unavailable
 from ....ttrpc import sockets as ttrpc_sockets
 from .binary import ShimBinary, check_options, resolve_runtime
 from .bundle import Bundle, load_bundle, new_bundle
-from .orphans import OrphanReaper, alive
+from .orphans import OrphanReaper, alive, stray_shims
 from .shim import ShimTask
 from .shimlog import ShimLog
 
@@ -240,6 +240,11 @@ class TaskManager:
         exit: Exit | None = None
         if binary is not None:
             log.warning("cleaning up after %s", why, extra={"fields": {"id": id, "namespace": ns}})
+            if task is None:  # never reached: a shim may still run without the bundle knowing it
+                for pid in stray_shims(self.config.address, ns, id):
+                    log.warning("killing stray shim %d", pid, extra={"fields": {"id": id, "namespace": ns}})
+                    with contextlib.suppress(ProcessLookupError):
+                        os.kill(pid, signal.SIGKILL)
             address = binary.bundle.read("address")
             try:
                 exit = await asyncio.wait_for(binary.delete(), self.config.cleanup_timeout)

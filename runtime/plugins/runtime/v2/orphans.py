@@ -21,7 +21,7 @@ import logging
 import os
 import signal
 
-__all__ = ["OrphanReaper", "alive", "zombie_children"]
+__all__ = ["OrphanReaper", "alive", "stray_shims", "zombie_children"]
 
 log = logging.getLogger("pyctrd.runtime")
 
@@ -47,6 +47,29 @@ def alive(pid: int) -> bool:
             return f.read().rsplit(")", 1)[1].split()[0] != "Z"
     except (OSError, IndexError):
         return False
+
+
+def stray_shims(address: str, namespace: str, id: str) -> list[int]:
+    """Live processes that are a shim of the daemon at ``address`` for task ``namespace/id``,
+    known by the command line every shim is started with (``-namespace``, ``-address``, ``-id``).
+
+    How a restarted daemon finds a shim it cannot reach: one whose ``start`` was cut short by
+    the daemon's death, after the server was up but before its address reached the bundle.
+    """
+    want = {b"-namespace": namespace.encode(), b"-address": address.encode(), b"-id": id.encode()}
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit() or int(entry) == os.getpid():
+            continue
+        try:
+            with open(f"/proc/{entry}/cmdline", "rb") as f:
+                args = f.read().split(b"\0")
+        except OSError:
+            continue
+        flags = {a: args[i + 1] for i, a in enumerate(args[:-1]) if a in want}
+        if flags == want and alive(int(entry)):
+            found.append(int(entry))
+    return found
 
 
 class OrphanReaper:
