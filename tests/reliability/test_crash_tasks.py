@@ -22,6 +22,7 @@ import pytest
 from pyctrd import errdefs
 from pyctrd.client import Client
 from pyctrd.plugins.runtime.v2.binary import resolve_runtime
+from pyctrd.plugins.runtime.v2.orphans import listening_sockets
 
 from tests.fixtures.daemon import start_daemon
 from tests.reliability.crash import Killer, integrity, run_workers
@@ -195,12 +196,15 @@ def test_a_shim_started_by_a_killed_daemon_is_not_left_running(rt: Env, short_tm
     creating.start()
     wait_for(pidfile.exists, 20, "the shim server up, its address not written")
     [server] = shim_pids(rt.namespace)
+    sockets = [Path(p) for p in listening_sockets(server)]
+    assert sockets
     rt.restart_daemon(signal.SIGKILL)  # the daemon dies mid-start
     with contextlib.suppress(ProcessLookupError):
         os.kill(int(pidfile.read_text()), signal.SIGKILL)  # the interrupted `start` (a sleep now)
     creating.join(30)
     wait_exit(server, 10)
     assert not shim_pids(rt.namespace), "the stray shim was left running"
+    assert not [p for p in sockets if p.exists()], "its socket was left"
     assert not (rt.state / "ss").exists()
     rt.client.containers.delete("ss")
 

@@ -26,6 +26,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import select
 import shutil
 import signal
 from collections.abc import Callable
@@ -47,7 +48,7 @@ from ....errdefs import AlreadyExists, NotFound, PyctrdError, Unavailable
 from ....ttrpc import sockets as ttrpc_sockets
 from .binary import ShimBinary, check_options, resolve_runtime
 from .bundle import Bundle, load_bundle, new_bundle
-from .orphans import OrphanReaper, alive, stray_shims
+from .orphans import OrphanReaper, alive, listening_sockets, stray_shims
 from .shim import ShimTask
 from .shimlog import ShimLog
 
@@ -243,8 +244,16 @@ class TaskManager:
             if task is None:  # never reached: a shim may still run without the bundle knowing it
                 for pid in stray_shims(self.config.address, ns, id):
                     log.warning("killing stray shim %d", pid, extra={"fields": {"id": id, "namespace": ns}})
+                    sockets = listening_sockets(pid)
                     with contextlib.suppress(ProcessLookupError):
                         os.kill(pid, signal.SIGKILL)
+                    with contextlib.suppress(OSError):  # let the kernel close them before we look
+                        fd = os.pidfd_open(pid)
+                        await asyncio.get_running_loop().run_in_executor(None, select.select, [fd], [], [], 5)
+                        os.close(fd)
+                    for path in sockets:
+                        with contextlib.suppress(PyctrdError):
+                            await ttrpc_sockets.remove_stale_socket(path)
             address = binary.bundle.read("address")
             try:
                 exit = await asyncio.wait_for(binary.delete(), self.config.cleanup_timeout)

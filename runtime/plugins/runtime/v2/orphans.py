@@ -21,7 +21,7 @@ import logging
 import os
 import signal
 
-__all__ = ["OrphanReaper", "alive", "stray_shims", "zombie_children"]
+__all__ = ["OrphanReaper", "alive", "listening_sockets", "stray_shims", "zombie_children"]
 
 log = logging.getLogger("pyctrd.runtime")
 
@@ -70,6 +70,25 @@ def stray_shims(address: str, namespace: str, id: str) -> list[int]:
         if flags == want and alive(int(entry)):
             found.append(int(entry))
     return found
+
+
+def listening_sockets(pid: int) -> list[str]:
+    """Paths of the unix sockets process ``pid`` holds open (its fds' inodes in /proc/net/unix):
+    what to remove after killing a shim, which cannot remove its own socket then."""
+    inodes = set()
+    with contextlib.suppress(OSError):
+        for fd in os.listdir(f"/proc/{pid}/fd"):
+            with contextlib.suppress(OSError):
+                link = os.readlink(f"/proc/{pid}/fd/{fd}")
+                if link.startswith("socket:["):
+                    inodes.add(link[8:-1])
+    paths = []
+    with contextlib.suppress(OSError), open("/proc/net/unix") as f:
+        for line in f.read().splitlines()[1:]:
+            fields = line.split()
+            if len(fields) >= 8 and fields[6] in inodes and fields[7].startswith("/"):
+                paths.append(fields[7])
+    return paths
 
 
 class OrphanReaper:
