@@ -58,7 +58,7 @@ def _write(c: Client, data: bytes, ref: str) -> str:
 def _clear(exc: PyctrdError) -> None:
     text = str(exc).lower()
     assert "no space left on device" in text or "disk is full" in text, exc
-    assert "Traceback" not in str(exc)
+    assert "Traceback" not in str(exc) and "Errno" not in str(exc), exc  # mapped, not a bare OSError
 
 
 def test_a_full_disk_fails_cleanly_and_recovers(short_tmp: Path, small_root: Path) -> None:
