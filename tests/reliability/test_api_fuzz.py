@@ -92,6 +92,7 @@ STREAMING_FOREVER = {"Subscribe", "Watch"}
 TRIED: dict[str, int] = {}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("m", methods(), ids=lambda m: f"{m.service}.{m.name}")
 def test_method_fuzz(served: Served, m: Method) -> None:
     expect = ALL_CLEAN | ({"DEADLINE_EXCEEDED"} if m.name in STREAMING_FOREVER else set())

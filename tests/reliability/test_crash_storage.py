@@ -164,6 +164,7 @@ def _collect(address: str, rnd: int, led: Ledger, killer: Killer, images: dict[s
         cl.close()
 
 
+@pytest.mark.slow
 def test_kill_during_content_writes(rig: Rig) -> None:
     resumed = collected = mid = 0
     for rnd in range(ROUNDS):
@@ -218,6 +219,7 @@ def test_kill_during_content_writes(rig: Rig) -> None:
     record("faults", "ingests resumed after a crash", resumed, "ingests")
 
 
+@pytest.mark.slow
 def test_kill_during_container_and_image_writes(rig: Rig) -> None:
     c = rig.client()
     c.leases.create("blob")
@@ -253,6 +255,7 @@ def test_kill_during_container_and_image_writes(rig: Rig) -> None:
     assert mid >= ROUNDS - 1, "the kills came mid-workload"
 
 
+@pytest.mark.slow
 def test_kill_during_garbage_collection(rig: Rig) -> None:
     mid = 0
     for rnd in range(ROUNDS):
@@ -292,3 +295,12 @@ def test_a_killed_daemon_serves_again_with_nothing_written_elsewhere(rig: Rig) -
         rig.client().content.info("sha256:" + "0" * 64)
     except PyctrdError as exc:
         assert isinstance(exc, NotFound)
+
+
+@pytest.mark.skip(reason="needs pull (lands with the unpack work)")
+def test_kill_during_pull_and_unpack() -> None:
+    """Seam: kill -9 at a seeded count of acknowledged pull steps - blob fetches, layer applies
+    into a snapshot, the snapshot commits, the image create. After the restart: the database
+    intact; committed blobs whole; the image either complete or absent; half-applied active
+    snapshots and their mounts gone (or collected with the pull's lease); a second pull
+    resumes the cut-off ingests and finishes."""

@@ -91,6 +91,7 @@ def _clean_round(rt: Env, prefix: str) -> None:
     assert not mounts, mounts
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("runtime", ["io.containerd.runc.v2", "io.containerd.pyrunc.v1"])
 def test_kill_during_container_and_task_lifecycles(rt: Env, runtime: str) -> None:
     try:

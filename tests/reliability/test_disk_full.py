@@ -157,3 +157,10 @@ def test_an_ingest_cut_short_by_a_full_disk_resumes_after_space_is_freed(short_t
     finally:
         rc = d.stop()
         assert rc == 0, d.log_text()[-3000:]
+
+
+@pytest.mark.skip(reason="needs pull (lands with the unpack work)")
+def test_a_pull_onto_a_full_disk() -> None:
+    """Seam: a pull whose layers do not fit (content or snapshots on the small tmpfs) fails
+    with "no space left on device", leaves no active snapshot or mount, and succeeds when
+    retried after space is freed (the fetched blobs are reused)."""

@@ -128,6 +128,7 @@ def pull_like(rt: Env, worker: int, blobs: list[bytes], tally: Tally) -> None:
         c.close()
 
 
+@pytest.mark.slow
 def test_lifecycles_under_load_leave_nothing(rt: Env) -> None:
     for runtime in RUNTIMES:
         try:
@@ -187,3 +188,10 @@ def test_lifecycles_under_load_leave_nothing(rt: Env) -> None:
            tally.ops["content.commit"] + tally.ops["content.exists"], "writes")
     record("load", "leaks after load (fds, shims, bundles, mounts, cgroups, ingests)", 0, "leaks")
     print(f"\n[load] {total} operations in {elapsed:.1f}s; {dict(tally.ops)}")
+
+
+@pytest.mark.skip(reason="needs pull (lands with the unpack work)")
+def test_concurrent_pulls_of_overlapping_images() -> None:
+    """Seam: the pull-like writers above, as real pulls with unpack of images sharing layers:
+    shared blobs and committed snapshots exist once, every pull succeeds, and no active
+    snapshot, mount or ingest is left."""
