@@ -20,6 +20,7 @@ from typing import Any
 
 import pytest
 from pyctrd import errdefs
+from pyctrd.cgroups import Hierarchies
 from pyctrd.client import Client
 from pyctrd.plugins.runtime.v2.binary import resolve_runtime
 from pyctrd.plugins.runtime.v2.orphans import listening_sockets
@@ -89,6 +90,10 @@ def _clean_round(rt: Env, prefix: str) -> None:
     assert not left, f"bundles left: {[os.listdir(p) for p in left]}"
     mounts = [m for m in Path("/proc/self/mountinfo").read_text().splitlines() if f"/{prefix}" in m]
     assert not mounts, mounts
+    h = Hierarchies.discover()
+    cgroups = [str(p) for mnt in {*h.v1.values(), *([h.unified] if h.unified else [])}
+               for p in (Path(mnt) / rt.namespace).glob(f"{prefix}*")]
+    assert not cgroups, cgroups[:5]
 
 
 @pytest.mark.slow
