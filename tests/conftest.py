@@ -15,7 +15,8 @@ from pathlib import Path
 
 import pytest
 
-pytest_plugins = ["tests.fixtures.daemon", "tests.fixtures.registry"]
+pytest_plugins = ["tests.fixtures.daemon", "tests.fixtures.registry", "tests.fixtures.samples",
+                  "tests.fixtures.stores"]
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

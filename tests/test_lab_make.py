@@ -65,9 +65,9 @@ def test_registry_runs_on_loopback_and_is_recorded(short_tmp: Path, runs: list[L
     assert m, run.text
     assert (short_tmp / "lab" / "registry.address").read_text().strip() == m.group(1)
     with urllib.request.urlopen(f"http://{m.group(1)}/v2/_catalog", timeout=5) as r:
-        assert json.load(r) == {"repositories": []}
+        assert json.load(r) == {"repositories": ["busybox", "layered"]}
     assert set(run.pids) == {"pyctrd", "registry"} and all(r.alive() for r in run.pids.values())
-    assert "sample images: none yet (pyctrd.lab.samples hook)" in run.text
+    assert f"sample images: {m.group(1)}/busybox:latest, {m.group(1)}/layered:latest" in run.text
     run.interrupt()
     assert run.proc.returncode == 0 and not any(r.alive() for r in run.pids.values())
     assert not (short_tmp / "lab" / "registry.address").exists()

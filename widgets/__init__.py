@@ -4,6 +4,9 @@
     PluginGraph(client)                   # the plugin graph; pick one for config/exports/error
     DirTree(lab.root, lab.state, feed=…)  # root and state side by side, changes flash
     EventLog(client)                      # topics as they happen (a background subscription)
+    SnapshotChain(client)                 # chains, the active snapshot's overlay mount, whiteouts
+    PullProgress(client).pull(ref)        # a bar per blob while it arrives; .wait() -> PullResult
+    GCView(client)                        # GC's graph; "remove image" / "run GC" say what went
     Dashboard.for_lab(lab)                # all of them, sharing one subscription
 
 Every widget prints a one-line summary where there is no browser (``text/plain``), redraws
@@ -13,8 +16,11 @@ event loop (see :mod:`pyctrd.widgets.live`).
 from .dashboard import Dashboard
 from .dir_tree import DirTree
 from .event_log import EventLog
+from .gc_view import GCView, read_gc_graph
 from .live import EventFeed, LiveWidget, Throttle, ui_dispatcher
 from .plugin_graph import PluginGraph, default_sections, svg_of
+from .pull_progress import PullProgress
+from .snapshot_chain import SnapshotChain
 
-__all__ = ["Dashboard", "DirTree", "EventFeed", "EventLog", "LiveWidget", "PluginGraph", "Throttle",
-           "default_sections", "svg_of", "ui_dispatcher"]
+__all__ = ["Dashboard", "DirTree", "EventFeed", "EventLog", "GCView", "LiveWidget", "PluginGraph", "PullProgress",
+           "SnapshotChain", "Throttle", "default_sections", "read_gc_graph", "svg_of", "ui_dispatcher"]

@@ -1,4 +1,4 @@
-"""Dashboard: plugins, directories, architecture and events of one daemon, in one widget."""
+"""Dashboard: plugins, files, snapshots, content and GC, pulls, architecture and events, in one widget."""
 from __future__ import annotations
 
 import html
@@ -13,8 +13,11 @@ from ..diagrams import architecture
 from ..errdefs import PyctrdError
 from .dir_tree import DirTree
 from .event_log import EventLog
+from .gc_view import GCView
 from .live import EventFeed
 from .plugin_graph import PluginGraph, svg_of
+from .pull_progress import PullProgress
+from .snapshot_chain import SnapshotChain
 
 if TYPE_CHECKING:
     from ..lab import Lab
@@ -23,18 +26,26 @@ __all__ = ["Dashboard"]
 
 
 class Dashboard(w.VBox):  # type: ignore[misc]  # ipywidgets is untyped
-    """Tabs (plugins, files, architecture) over an event log, all fed by one subscription."""
+    """Tabs (plugins, files, snapshots, content & GC, pull, architecture) over an event log,
+    all fed by one subscription. ``snapshotter`` is the one the snapshot tab shows and pulls
+    unpack into; ``pull_ref`` fills the pull tab's box."""
 
     def __init__(self, client: Client, root: str | os.PathLike[str], state: str | os.PathLike[str], *,
-                 disabled: Iterable[str] = (), interval: float = 0.2) -> None:
+                 disabled: Iterable[str] = (), interval: float = 0.2, snapshotter: str = "overlayfs",
+                 pull_ref: str = "") -> None:
         self.client = client
         self.feed = EventFeed.for_client(client).start()
         self.plugins = PluginGraph(client, disabled=disabled, interval=interval)
         self.files = DirTree(root, state, feed=self.feed, interval=interval)
+        self.snapshots = SnapshotChain(client, snapshotter, feed=self.feed, interval=interval)
+        self.gc = GCView(client, snapshotters=(snapshotter,), feed=self.feed, interval=interval)
+        self.puller = PullProgress(client, pull_ref, snapshotter=snapshotter, interval=interval)
         self.events = EventLog(feed=self.feed, interval=interval)
         self.arch = w.HTML(svg_of(architecture(self.plugins.plugins, address=client.address)))
-        tabs = w.Tab([self.plugins, self.files, self.arch])
-        for i, title in enumerate(("Plugins", "Files", "Architecture")):
+        parts = {"Plugins": self.plugins, "Files": self.files, "Snapshots": self.snapshots,
+                 "Content & GC": self.gc, "Pull": self.puller, "Architecture": self.arch}
+        tabs = w.Tab(list(parts.values()))
+        for i, title in enumerate(parts):
             tabs.set_title(i, title)
         try:
             v = client.version()
@@ -48,8 +59,8 @@ class Dashboard(w.VBox):  # type: ignore[misc]  # ipywidgets is untyped
         return cls(lab.client(), lab.root, lab.state, **kw)
 
     def summary(self) -> str:
-        return (f"<Dashboard {self.client.address} plugins={len(self.plugins.plugins)} "
-                f"events={self.events.timeline.total}>")[:110]
+        return (f"<Dashboard plugins={len(self.plugins.plugins)} snapshots={len(self.snapshots.infos)} "
+                f"gc-nodes={len(self.gc.graph.nodes)} events={self.events.timeline.total} {self.client.address}>")[:110]
 
     def __repr__(self) -> str:
         return self.summary()
@@ -61,7 +72,7 @@ class Dashboard(w.VBox):  # type: ignore[misc]  # ipywidgets is untyped
 
     def stop(self) -> None:
         """Stop listening (the widgets stay on screen, frozen)."""
-        for part in ("events", "files", "feed"):
+        for part in ("events", "files", "snapshots", "gc", "feed"):
             if hasattr(self, part):
                 getattr(self, part).stop()
 

@@ -78,9 +78,12 @@ class Connection:
         self.address = address or default_address()
         target = self.address if "://" in self.address or self.address.startswith("unix:") \
             else f"unix://{self.address}"
+        # Own subchannels: grpc otherwise shares one connection per target across channels, and
+        # one left backing off by a call while the daemon was down would fail a new client too.
         self.channel = channel or grpc.insecure_channel(target, options=[
             ("grpc.max_receive_message_length", DEFAULT_MAX_MSG),
-            ("grpc.max_send_message_length", DEFAULT_MAX_MSG)])
+            ("grpc.max_send_message_length", DEFAULT_MAX_MSG),
+            ("grpc.use_local_subchannel_pool", 1)])
         self.namespace = namespace
         self.lease: str | None = None
         self.timeout = timeout

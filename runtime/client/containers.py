@@ -69,7 +69,13 @@ class ContainersClient:
     """``containerd.services.containers.v1.Containers`` in the client's namespace."""
 
     def __init__(self, conn: Connection) -> None:
+        self._conn = conn
         self._stub = conn.stub(pb_grpc.ContainersStub, streaming=("ListStream",))
+
+    def _snapshots(self, name: str) -> Any:
+        from .snapshots import SnapshotsClient
+
+        return SnapshotsClient(self._conn, name)
 
     def create(self, id: str, *, spec: dict[str, Any] | any_pb2.Any, runtime: str | None = None,
                runtime_options: Message | any_pb2.Any | None = None, snapshotter: str = "",
@@ -119,9 +125,10 @@ class ContainersClient:
     def label(self, id: str, **labels: str) -> dict[str, str]:
         return self.set_labels(id, labels)
 
-    def delete(self, id: str, *, tasks: Any = None) -> None:
+    def delete(self, id: str, *, tasks: Any = None, snapshot_cleanup: bool = False) -> None:
         """Delete the record. With ``tasks`` (a TasksClient) a container that still has a task
-        is refused, as containerd's client does.
+        is refused, as containerd's client does; with ``snapshot_cleanup`` its snapshot (its
+        writable layer) is removed too, as ``ctr containers rm`` does by default.
 
         Raises:
             NotFound: no such container.
@@ -134,4 +141,10 @@ class ContainersClient:
                 pass
             else:
                 raise FailedPrecondition(f"cannot delete container {id}: it has a task (delete the task first)")
+        container = self.get(id) if snapshot_cleanup else None
         self._stub.Delete(pb.DeleteContainerRequest(id=id))
+        if container is not None and container.snapshotter and container.snapshot_key:
+            try:
+                self._snapshots(container.snapshotter).remove(container.snapshot_key)
+            except NotFound:
+                pass  # already gone: nothing to clean

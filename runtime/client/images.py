@@ -1,32 +1,42 @@
-"""Client side of images: records, plus the little walking ``ctr images ls|check`` needs.
+"""Client side of images: the records in the daemon, and what their blobs say.
 
-The walk here is deliberately minimal (index -> manifests for one platform -> config and
-layers); the full image-format code lives with the registry work.
+Records are the images service's (get, list, create, update, delete). Everything about an
+image's *contents* - which manifest fits this machine, its size, which blobs are present -
+comes from walking blobs with :mod:`pyctrd.core.images` over the daemon's content store, as
+containerd's client does: :meth:`ImagesClient.check`, :meth:`ImagesClient.size`,
+:meth:`ImagesClient.platforms`.
 """
 from __future__ import annotations
 
-import json
-import platform as platform_
+import builtins
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from datetime import UTC
-from typing import Any
 
 from google.protobuf import field_mask_pb2
 
 from .._api.containerd.api.services.images.v1 import images_pb2 as pb
 from .._api.containerd.api.services.images.v1 import images_pb2_grpc as pb_grpc
 from .._api.containerd.api.types import descriptor_pb2
+from ..core import images as imgs
 from ..core.content import Provider
-from ..core.metadata import Image
+from ..core.images import CheckResult, Image
+from ..core.images import platforms as plat
 from ..core.ocispec import Descriptor, Platform
-from ..errdefs import InvalidArgument, NotFound
 from .connection import Connection
 
-__all__ = ["CheckResult", "ImagesClient", "check", "host_platform", "image_platforms", "image_size"]
+__all__ = ["ImagesClient", "matcher"]
 
-_INDEX = ("application/vnd.oci.image.index.v1+json", "application/vnd.docker.distribution.manifest.list.v2+json")
-_MANIFEST = ("application/vnd.oci.image.manifest.v1+json", "application/vnd.docker.distribution.manifest.v2+json")
+
+
+def matcher(platform: str | Platform | plat.MatchComparer | None) -> plat.MatchComparer:
+    """``"linux/arm64"``, a Platform or a matcher -> a matcher; None: this host's default."""
+    if platform is None:
+        return plat.default()
+    if isinstance(platform, str):
+        return plat.only(plat.parse(platform))
+    if isinstance(platform, Platform):
+        return plat.only(platform)
+    return platform
 
 
 def _image(p: pb.Image) -> Image:
@@ -43,11 +53,14 @@ def _proto(img: Image) -> pb.Image:
 
 
 class ImagesClient:
-    """An :class:`~pyctrd.core.metadata.ImageStore` in the daemon, plus ``delete(sync=)``."""
+    """An :class:`~pyctrd.core.metadata.ImageStore` in the daemon, plus ``delete(sync=)`` and
+    the questions answered from the image's blobs (``content``: where to read them).
+    """
 
-    def __init__(self, conn: Connection) -> None:
+    def __init__(self, conn: Connection, content: Provider | None = None) -> None:
         self._conn = conn
         self._stub = conn.stub(pb_grpc.ImagesStub)
+        self._content = content
 
     def __repr__(self) -> str:
         return f"<ImagesClient {self._conn.address} ns={self._conn.namespace}>"
@@ -70,95 +83,34 @@ class ImagesClient:
         """Raises NotFound; ``sync`` returns after the garbage collection it triggers."""
         self._stub.Delete(pb.DeleteImageRequest(name=name, sync=sync))
 
+    # -- what the blobs say ---------------------------------------------------------------------
+    def _target(self, image: str | Image) -> Descriptor:
+        return (self.get(image) if isinstance(image, str) else image).target
 
-# -- the minimal walk -------------------------------------------------------------------------
-def host_platform() -> Platform:
-    return Platform.parse(f"linux/{platform_.machine()}")
+    def _provider(self) -> Provider:
+        if self._content is None:
+            from .content import ContentProxy
 
+            self._content = ContentProxy(self._conn)
+        return self._content
 
-def _read_json(cs: Provider, d: Descriptor) -> Any:
-    r = cs.reader_at(d.digest)
-    try:
-        data = r.read_at(0, r.size)
-    finally:
-        r.close()
-    try:
-        return json.loads(data)
-    except ValueError as exc:
-        raise InvalidArgument(f"{d.digest[:19]}: not JSON: {exc}") from None
+    def check(self, image: str | Image, platform: str | Platform | plat.MatchComparer | None = None
+              ) -> CheckResult:
+        """Which of the image's config and layers are present (``ctr images check``).
 
+        Raises:
+            NotFound: no image of that name; InvalidArgument: a malformed document.
+        """
+        return imgs.check(self._provider(), self._target(image), matcher(platform))
 
-def _matches(p: Platform | None, want: Platform) -> bool:
-    return p is None or (p.os == want.os and p.architecture == want.architecture)
+    def size(self, image: str | Image, platform: str | Platform | plat.MatchComparer | None = None) -> int:
+        """Bytes of index, manifest, config and layers for the platform (ctr's SIZE column).
 
+        Raises:
+            NotFound: no such image, a missing document, no manifest for the platform.
+        """
+        return imgs.image_size(self._provider(), self._target(image), matcher(platform))
 
-def _manifests(cs: Provider, target: Descriptor, want: Platform | None) -> list[Descriptor]:
-    """The manifests under ``target`` for ``want`` (all of them for None)."""
-    if target.media_type in _MANIFEST:
-        return [target]
-    if target.media_type not in _INDEX:
-        raise InvalidArgument(f"unexpected media type {target.media_type}")
-    found = []
-    for child in _read_json(cs, target).get("manifests") or []:
-        d = Descriptor.from_json(child)
-        if want is None or _matches(d.platform, want):
-            found.extend(_manifests(cs, d, want))
-    return found
-
-
-@dataclass
-class CheckResult:
-    """What ``ctr images check`` reports: which blobs the image needs and which are here."""
-
-    available: bool
-    required: list[Descriptor] = field(default_factory=list)
-    present: list[Descriptor] = field(default_factory=list)
-    missing: list[Descriptor] = field(default_factory=list)
-
-    def __repr__(self) -> str:
-        return f"<CheckResult {len(self.present)}/{len(self.required)} {'available' if self.available else '?'}>"
-
-
-def check(cs: Any, target: Descriptor, want: Platform | None = None) -> CheckResult:
-    """containerd's ``images.Check``: are the config and layers of the image's manifest (for
-    ``want``, default this host) here? The manifest itself is not counted; a missing manifest
-    makes the image *unavailable*.
-    """
-    try:
-        manifests = _manifests(cs, target, want or host_platform())
-        if not manifests:
-            raise NotFound(f"manifest for {want or host_platform()}")
-        doc = _read_json(cs, manifests[0])
-    except NotFound:
-        return CheckResult(False, required=[target], missing=[target])
-    res = CheckResult(True)
-    for d in [Descriptor.from_json(doc["config"]), *map(Descriptor.from_json, doc.get("layers") or [])]:
-        res.required.append(d)
-        try:
-            cs.info(d.digest)
-        except NotFound:
-            res.missing.append(d)
-        else:
-            res.present.append(d)
-    return res
-
-
-def image_size(cs: Any, target: Descriptor, want: Platform | None = None) -> int:
-    """Bytes of the manifest, config and layers for ``want`` (ctr's SIZE column)."""
-    total = 0
-    for m in _manifests(cs, target, want or host_platform()):
-        doc = _read_json(cs, m)
-        total += m.size + sum(Descriptor.from_json(d).size for d in [doc["config"], *(doc.get("layers") or [])])
-    return total
-
-
-def image_platforms(cs: Any, target: Descriptor) -> list[str]:
-    """``os/arch`` of every manifest (from the index entries or the config)."""
-    out = set()
-    for m in _manifests(cs, target, None):
-        if m.platform is not None:
-            out.add(str(m.platform))
-            continue
-        cfg = _read_json(cs, Descriptor.from_json(_read_json(cs, m)["config"]))
-        out.add(str(Platform(str(cfg.get("os", "")), str(cfg.get("architecture", "")), str(cfg.get("variant", "")))))
-    return sorted(out)
+    def platforms(self, image: str | Image) -> builtins.list[Platform]:
+        """Every platform the image offers. Raises NotFound for a missing document."""
+        return imgs.image_platforms(self._provider(), self._target(image))

@@ -5,9 +5,10 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import sys
 import socket
 
-__all__ = ["notify", "unit"]
+__all__ = ["daemon_command", "notify", "unit"]
 
 
 def notify(state: str) -> bool:
@@ -25,8 +26,20 @@ def notify(state: str) -> bool:
     return False
 
 
+def daemon_command(binary: str = "pyctrd") -> str:
+    """How systemd should start this pyctrd: the console script, or ``python -m`` as a fallback."""
+    if not binary.endswith(".py"):  # run as `python -m ...`, argv[0] is a source file
+        found = shutil.which(binary) or (binary if os.path.isabs(binary) else None)
+        if found:
+            return found
+    beside = os.path.join(os.path.dirname(sys.executable), "pyctrd")
+    if os.path.exists(beside):
+        return beside
+    return f"{sys.executable} -m pyctrd.cmd.pyctrd"
+
+
 def unit(binary: str = "pyctrd", config: str | None = None) -> str:
-    exe = shutil.which(binary) or os.path.abspath(binary)
+    exe = daemon_command(binary)
     cfg = f" --config {config}" if config else ""
     return f"""[Unit]
 Description=pyctrd container runtime (containerd 1.6 API, in Python)

@@ -8,8 +8,12 @@ A notebook can own its daemon::
     ...
     lab.stop()                   # stops the daemon by PID
 
+``lab.registry_with_samples()`` gives a registry holding the sample images (``make lab``'s, or
+one of the lab's own); ``reference("content-ls")`` what the real containerd printed.
+
 ``python -m pyctrd.lab --dir .lab`` is what ``make lab`` runs.
 """
 from .lab import Lab
+from .reference import reference
 
-__all__ = ["Lab"]
+__all__ = ["Lab", "reference"]

@@ -21,8 +21,9 @@ from typing import Any, Self
 
 from ..client import Client
 from ..daemon.server import socket_in_use
-from ..errdefs import FailedPrecondition, Unavailable
+from ..errdefs import FailedPrecondition, NotFound, Unavailable
 from .procs import PidDir
+from .registry import LocalRegistry, registry_answers
 
 __all__ = ["Lab"]
 
@@ -46,6 +47,7 @@ class Lab:
         self._owns_dir = False
         self._log_offset = 0
         self.attached = False
+        self.registry: LocalRegistry | None = None
 
     @classmethod
     def start(cls, directory: str | Path | None = None, **kw: Any) -> Lab:
@@ -135,6 +137,67 @@ class Lab:
         self.stop()
         raise Unavailable(f"pyctrd did not start within {wait}s; log:\n{self.log_tail()}")
 
+    def registry_with_samples(self) -> str:
+        """``host:port`` of a registry holding the sample images ``busybox:latest`` and
+        ``layered:latest`` (see :mod:`pyctrd.lab.samples`).
+
+        ``make lab``'s registry (``$PYCTRD_REGISTRY``) if it answers - it has them already;
+        otherwise a registry this lab starts on a free loopback port, pushes the samples to,
+        and stops in :meth:`destroy` (a daemon restart leaves it running). Calling it again
+        returns the same address.
+
+        Raises:
+            NotFound: ``docker-registry`` or ``busybox-static`` is not installed.
+            Unavailable: the registry would not start.
+        """
+        if self.registry is not None and self.registry.running:
+            return self.registry.address
+        shared = os.environ.get("PYCTRD_REGISTRY")
+        if shared and registry_answers(shared):
+            return shared
+        from .samples import push_sample_images
+
+        where = (self.dir / "registry" if not self.attached
+                 else Path(tempfile.mkdtemp(prefix="pyctrd-registry-", dir="/tmp")))
+        registry = LocalRegistry(where).start()
+        self.registry = registry
+        _RUNNING.add(self)  # stopped at interpreter exit, even if never destroyed
+        pids = os.environ.get("PYCTRD_LAB_PIDS")
+        if pids and registry.proc is not None:
+            PidDir(pids).record(f"registry-{registry.proc.pid}", registry.proc.pid)
+        push_sample_images(registry.address, where)
+        return registry.address
+
+    def _stop_registry(self) -> None:
+        registry, self.registry = self.registry, None
+        if registry is None or registry.proc is None:
+            return
+        registry.stop()
+        pids = os.environ.get("PYCTRD_LAB_PIDS")
+        if pids:
+            PidDir(pids).forget(f"registry-{registry.proc.pid}")
+        if self.attached:  # its directory is ours (a temporary one), not make lab's
+            shutil.rmtree(registry.dir, ignore_errors=True)
+
+    def pyctr(self, *args: str, namespace: str = "default") -> str:
+        """Run ``pyctr -a <this daemon> -n <namespace> ARGS...``; what it printed (stdout, then stderr)."""
+        cmd = [sys.executable, "-m", "pyctrd.cmd.pyctr", "-a", self.address, "-n", namespace, *args]
+        done = subprocess.run(cmd, capture_output=True, text=True, timeout=120, check=False)
+        return done.stdout + done.stderr
+
+    def ctr(self, *args: str, namespace: str = "default") -> str:
+        """Run containerd's own ``ctr`` against this daemon; what it printed (stdout, then stderr).
+
+        Raises:
+            NotFound: ``ctr`` is not installed (``apt-get install containerd``).
+        """
+        exe = shutil.which("ctr")
+        if exe is None:
+            raise NotFound("ctr (apt-get install containerd)")
+        done = subprocess.run([exe, "--address", self.address, "--namespace", namespace, *args],
+                              capture_output=True, text=True, timeout=120, check=False)
+        return done.stdout + done.stderr
+
     def client(self, namespace: str = "default") -> Client:
         return Client(self.address, namespace)
 
@@ -173,7 +236,8 @@ class Lab:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
-        _RUNNING.discard(self)
+        if self.registry is None:
+            _RUNNING.discard(self)
         pids = os.environ.get("PYCTRD_LAB_PIDS")
         if pids:
             PidDir(pids).forget(f"pyctrd-{self.proc.pid}")
@@ -194,8 +258,11 @@ class Lab:
         self.launch()
 
     def destroy(self) -> None:
-        """Stop, and remove the directory if the lab made it (never follows mounts)."""
+        """Stop (with the registry :meth:`registry_with_samples` started), and remove the
+        directory if the lab made it (never follows mounts)."""
         self.stop()
+        self._stop_registry()
+        _RUNNING.discard(self)
         if self._owns_dir and self.dir.exists():
             mounts = [line.split()[4] for line in Path("/proc/self/mountinfo").read_text().splitlines()]
             if any(m.startswith(str(self.dir)) for m in mounts):

@@ -22,7 +22,7 @@ from pathlib import Path
 from ..errdefs import FailedPrecondition, NotFound, Unavailable
 from .procs import free_port
 
-__all__ = ["REGISTRY_BINARY", "LocalRegistry", "registry_config"]
+__all__ = ["REGISTRY_BINARY", "LocalRegistry", "registry_answers", "registry_config"]
 
 REGISTRY_BINARY = "docker-registry"
 
@@ -38,6 +38,15 @@ def registry_config(data_dir: Path, port: int, host: str = "127.0.0.1") -> str:
                  "headers": {"X-Content-Type-Options": ["nosniff"]}},
         "health": {"storagedriver": {"enabled": False}},
     }, indent=2) + "\n"
+
+
+def registry_answers(address: str, timeout: float = 1) -> bool:
+    """Does ``http://<address>/v2/`` answer 200 (the registry API's "are you there")?"""
+    try:
+        with urllib.request.urlopen(f"http://{address}/v2/", timeout=timeout) as r:
+            return bool(r.status == 200)
+    except (urllib.error.URLError, OSError):
+        return False
 
 
 class LocalRegistry:
@@ -96,11 +105,7 @@ class LocalRegistry:
 
     def ping(self) -> bool:
         """Does ``GET /v2/`` answer 200 (the registry API's "are you there")?"""
-        try:
-            with urllib.request.urlopen(f"{self.url}/v2/", timeout=1) as r:
-                return bool(r.status == 200)
-        except (urllib.error.URLError, OSError):
-            return False
+        return registry_answers(self.address)
 
     def catalog(self) -> list[str]:
         """Repository names the registry holds."""

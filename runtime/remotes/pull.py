@@ -18,6 +18,7 @@ it::
 """
 from __future__ import annotations
 
+import contextvars
 import threading
 import time
 from collections.abc import Callable
@@ -238,6 +239,9 @@ def fetch_image(resolver: Resolver, ref: str, store: FetchStore, *,
                     seen.add(d.digest)
                     todo.append(d)
                     emit(Progress(make_ref_key(d), "waiting", 0, d.size))
-            level = [k for kids in pool.map(handle, todo) for k in kids]
+            # Each worker runs in a copy of the caller's context: the current namespace and
+            # lease (contextvars) must reach the store's calls made from the pool's threads.
+            futures = [pool.submit(contextvars.copy_context().run, handle, d) for d in todo]
+            level = [k for f in futures for k in f.result()]
     return result
 

@@ -15,11 +15,12 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 import pytest
-from tests.fixtures.registry import Registry
-from tests.fixtures.standin_store import StandInContentStore
 from pyctrd.images.archive import export_oci, import_images
 from pyctrd.images.samples import SampleImage, build_samples, push_samples, write_samples
 from pyctrd.remotes import DockerResolver, fetch_image
+
+from tests.fixtures.registry import Registry
+from tests.fixtures.stores import NewStore, labels
 
 pytestmark = [pytest.mark.needs_ctr, pytest.mark.requires_root]
 NS = "pyctrd-compat"
@@ -100,10 +101,10 @@ def files(samples: Mapping[str, SampleImage], tmp_path_factory: pytest.TempPathF
     return write_samples(tmp_path_factory.mktemp("samples"), samples)
 
 
-def test_ctr_imports_our_archives_as_we_do(ctr: Ctr, files: dict[str, str]) -> None:
+def test_ctr_imports_our_archives_as_we_do(new_store: NewStore, ctr: Ctr, files: dict[str, str]) -> None:
     for name in ("layered-oci.tar", "busybox-docker.tar"):
         out = ctr("images", "import", files[name])
-        ours = import_images(StandInContentStore(), files[name]).images
+        ours = import_images(new_store(), files[name]).images
         assert [(i.name, i.target.media_type) for i in ours] == [
             (n, ctr.images()[n][0]) for n in (i.name for i in ours)]
         # same digest: our docker manifest encodes exactly like containerd's
@@ -111,11 +112,11 @@ def test_ctr_imports_our_archives_as_we_do(ctr: Ctr, files: dict[str, str]) -> N
         assert f"unpacking {ours[0].name} ({ours[0].target.digest})...done" in out
 
 
-def test_our_export_matches_ctr_export(ctr: Ctr, files: dict[str, str], tmp_path: Path) -> None:
+def test_our_export_matches_ctr_export(new_store: NewStore, ctr: Ctr, files: dict[str, str], tmp_path: Path) -> None:
     ctr("images", "import", files["layered-oci.tar"])
     theirs = tmp_path / "theirs.tar"
     ctr("images", "export", str(theirs), "docker.io/library/layered:latest")
-    store = StandInContentStore()
+    store = new_store()
     imgs = import_images(store, theirs).images
     assert [i.name for i in imgs] == ["docker.io/library/layered:latest"]
     ours = tmp_path / "ours.tar"
@@ -128,17 +129,17 @@ def test_our_export_matches_ctr_export(ctr: Ctr, files: dict[str, str], tmp_path
         assert sorted(n.rstrip("/") for n in a.getnames()) == sorted(b.getnames())
 
 
-def test_ctr_pulls_our_pushes_and_labels_like_us(ctr: Ctr, registry: Registry,
+def test_ctr_pulls_our_pushes_and_labels_like_us(new_store: NewStore, ctr: Ctr, registry: Registry,
                                                   samples: Mapping[str, SampleImage]) -> None:
     push_samples(DockerResolver(), registry.host, samples)
     for name in ("busybox", "layered"):
         ctr("images", "pull", "--plain-http", registry.ref(name))
-    store = StandInContentStore()
+    store = new_store()
     for name in ("busybox", "layered"):
         fetch_image(DockerResolver(), registry.ref(name), store)
     theirs = ctr.labels()
-    for digest, labels in store.labels.items():
+    for digest, labels_ in labels(store).items():
         gc_and_source = {k: v for k, v in theirs[digest].items()
                          if k.startswith(("containerd.io/gc.ref.content", "containerd.io/distribution.source"))}
-        assert gc_and_source == labels, digest
+        assert gc_and_source == labels_, digest
     assert os.path.exists(ctr.sock)

@@ -24,9 +24,12 @@ import pytest
 from pyctrd.core.mount import Mount, temp_mount, unmount_all
 from pyctrd.core.snapshots import Info, Kind, Snapshotter, Usage
 from pyctrd.errdefs import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound
+from pyctrd.plugins.metadata.sqlite.metadata import Metadata
 from pyctrd.plugins.snapshots.btrfs import BtrfsSnapshotter
 from pyctrd.plugins.snapshots.native import NativeSnapshotter
 from pyctrd.plugins.snapshots.overlayfs import OverlaySnapshotter
+
+from tests.fixtures.inprocess import restart_daemon_for
 
 Factory = Callable[[Path], tuple[Snapshotter, Callable[[], None]]]
 
@@ -62,8 +65,34 @@ def _btrfs(tmp: Path) -> tuple[Snapshotter, Callable[[], None]]:
     return sn, cleanup
 
 
-#: name -> factory; the lead adds "metadata-native", "metadata-overlayfs" and "grpc" here.
-FACTORIES: dict[str, Factory] = {"native": _native, "overlayfs": _overlayfs, "btrfs": _btrfs}
+def _metadata(backend: Callable[[Path], Snapshotter], name: str) -> Factory:
+    """The backend wrapped by the metadata database (per namespace, records in meta.db)."""
+
+    def factory(tmp: Path) -> tuple[Snapshotter, Callable[[], None]]:
+        md = Metadata(tmp / "meta.db", snapshotters={name: backend(tmp / "root")})
+        sn = md.snapshotters[name]
+
+        def cleanup() -> None:
+            sn.close()
+            md.close()
+
+        return sn, cleanup
+
+    return factory
+
+
+def _grpc(tmp: Path) -> tuple[Snapshotter, Callable[[], None]]:
+    """The snapshots service of a daemon in this process, through the client proxy."""
+    return restart_daemon_for(tmp, lambda d: d.client().snapshotter("overlayfs"))
+
+
+#: name -> factory ``(tmp) -> (snapshotter, cleanup)``.
+FACTORIES: dict[str, Factory] = {
+    "native": _native, "overlayfs": _overlayfs, "btrfs": _btrfs,
+    "metadata-native": _metadata(NativeSnapshotter, "native"),
+    "metadata-overlayfs": _metadata(lambda root: OverlaySnapshotter(root, async_remove=True), "overlayfs"),
+    "grpc": _grpc,
+}
 
 GC = {"containerd.io/gc.root": "check"}
 

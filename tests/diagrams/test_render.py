@@ -26,3 +26,15 @@ def test_other_diagrams_render(tmp_path: Path) -> None:
     assert ">runc</text>" in lifecycle_sequence().pipe(format="svg", encoding="utf-8")
     (tmp_path / "f").write_text("x")
     assert ">f &#160;1 B</text>" in dir_tree(tmp_path).digraph().pipe(format="svg", encoding="utf-8")
+
+
+@pytest.mark.needs_dot
+def test_snapshot_chain_and_content_graph_render() -> None:
+    from pyctrd.diagrams import content_graph, snapshot_chain
+
+    from tests.diagrams.test_snapshots_gc_pull import _blobs, _chain, _image, _overlay
+
+    svg = snapshot_chain(_chain(), mounts=_overlay()).pipe(format="svg", encoding="utf-8")
+    assert svg.count('class="node"') == 5 and "> lowerdir[2]</text>" in svg
+    svg = content_graph(_blobs(), [_image()]).pipe(format="svg", encoding="utf-8")
+    assert svg.count('class="node"') == 8  # 6 blobs, the image, the snapshot the config names

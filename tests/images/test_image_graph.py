@@ -5,7 +5,6 @@ import json
 from collections.abc import Mapping
 
 import pytest
-from tests.fixtures.standin_store import StandInContentStore
 from pyctrd.core.images import (
     check,
     children,
@@ -22,6 +21,9 @@ from pyctrd.errdefs import InvalidArgument, NotFound
 from pyctrd.images.blobmap import BlobMap
 from pyctrd.images.samples import build_samples
 from pyctrd.images.samples.build import SampleImage
+from pyctrd.plugins.content.local import LocalStore
+
+from tests.fixtures.stores import NewStore
 
 
 @pytest.fixture(scope="module")
@@ -29,7 +31,7 @@ def samples() -> Mapping[str, SampleImage]:
     return build_samples()
 
 
-def load(store: StandInContentStore, blobs: Mapping[str, bytes], skip: set[str] = frozenset()) -> None:  # type: ignore[assignment]
+def load(store: LocalStore, blobs: Mapping[str, bytes], skip: set[str] = frozenset()) -> None:  # type: ignore[assignment]
     for digest, data in blobs.items():
         if digest not in skip:
             w = store.writer(f"test-{digest}", len(data), digest)
@@ -75,9 +77,9 @@ def test_index_picks_preferred_platform(samples: Mapping[str, SampleImage]) -> N
     assert size == idx.size + s.manifest.size + s.config.size + sum(x.size for x in s.layers)
 
 
-def test_check_reports_present_and_missing(samples: Mapping[str, SampleImage]) -> None:
+def test_check_reports_present_and_missing(new_store: NewStore, samples: Mapping[str, SampleImage]) -> None:
     s = samples["layered"]
-    store = StandInContentStore()
+    store = new_store()
     load(store, s.blobs)
     r = check(store, s.manifest)
     assert r.complete and r.status == "complete (4/4)" and repr(r) == "<CheckResult complete (4/4)>"
@@ -135,10 +137,10 @@ def test_index_loops_and_depth_are_refused() -> None:
         walk(lambda d: children(LyingProvider(chain), d), prev)  # type: ignore[arg-type]
 
 
-def test_children_of_blobs_and_unknown_types(samples: Mapping[str, SampleImage]) -> None:
+def test_children_of_blobs_and_unknown_types(new_store: NewStore, samples: Mapping[str, SampleImage]) -> None:
     s = samples["busybox"]
     assert children(s.blobs, s.manifest) == [s.config, *s.layers]
     assert children(s.blobs, s.layers[0]) == [] and children(s.blobs, s.config) == []
     assert children(s.blobs, Descriptor("application/x-unknown", s.config.digest, s.config.size)) == []
     with pytest.raises(NotFound):
-        children(StandInContentStore(), s.manifest)
+        children(new_store(), s.manifest)

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from pyctrd.core import digest as digests
 from pyctrd.core.gc import Collector, Node, ResourceTracker
 from pyctrd.core.leases import Resource, lease
-from pyctrd.core.metadata import Image
+from pyctrd.core.images import Image
 from pyctrd.core.namespaces import namespace
 from pyctrd.core.ocispec import MEDIA_TYPE_OCI_MANIFEST, Descriptor
 from pyctrd.errdefs import NotFound

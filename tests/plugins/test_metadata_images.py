@@ -5,7 +5,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from pyctrd.core.metadata import Image, ImageStore
+from pyctrd.core.images import Image
+from pyctrd.core.metadata import ImageStore
 from pyctrd.core.namespaces import namespace
 from pyctrd.core.ocispec import MEDIA_TYPE_OCI_INDEX, MEDIA_TYPE_OCI_MANIFEST, Descriptor
 from pyctrd.errdefs import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound

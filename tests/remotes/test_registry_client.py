@@ -6,9 +6,6 @@ from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 
 import pytest
-from tests.fixtures.faulty_http import FaultyProxy
-from tests.fixtures.registry import PASSWORD, USER, Registry, make_tls_cert
-from tests.fixtures.standin_store import StandInContentStore
 from pyctrd.core.images import check
 from pyctrd.core.images.manifest import Index, manifest_descriptor
 from pyctrd.core.ocispec import MEDIA_TYPE_OCI_INDEX, Descriptor, Platform
@@ -18,6 +15,10 @@ from pyctrd.images.blobmap import BlobMap
 from pyctrd.images.samples import SampleImage, build_samples, push_samples
 from pyctrd.remotes import DockerResolver, HostOptions, RetryPolicy, fetch_image, push_image
 from pyctrd.remotes.docker import ACCEPT_MANIFESTS
+
+from tests.fixtures.faulty_http import FaultyProxy
+from tests.fixtures.registry import PASSWORD, USER, Registry, make_tls_cert
+from tests.fixtures.stores import NewStore, digests, labels
 
 SRC = "containerd.io/distribution.source.127.0.0.1"
 
@@ -82,8 +83,8 @@ def test_resolve_head_then_get_with_containerd_accept(proxy: FaultyProxy, sample
     assert r.resolve(f"{proxy.host}/busybox:latest")[1] == samples["busybox"].manifest
 
 
-def test_fetch_image_writes_refs_labels_and_progress(pushed: Registry, samples: Mapping[str, SampleImage]) -> None:
-    store, events = StandInContentStore(), []
+def test_fetch_image_writes_refs_labels_and_progress(new_store: NewStore, pushed: Registry, samples: Mapping[str, SampleImage]) -> None:
+    store, events = new_store(), []
     r = DockerResolver()
     res = fetch_image(r, pushed.ref("layered"), store, progress=events.append)
     lay, bb = samples["layered"], samples["busybox"]
@@ -92,11 +93,11 @@ def test_fetch_image_writes_refs_labels_and_progress(pushed: Registry, samples: 
     assert set(store.opened_refs) == {f"manifest-{lay.manifest.digest}", f"config-{lay.config.digest}",
                                       *(f"layer-{x.digest}" for x in lay.layers)}
     assert set(res.served_by.values()) == {pushed.host}
-    assert store.labels[lay.manifest.digest] == {
+    assert labels(store)[lay.manifest.digest] == {
         "containerd.io/gc.ref.content.config": lay.config.digest,
         **{f"containerd.io/gc.ref.content.l.{i}": x.digest for i, x in enumerate(lay.layers)},
         SRC: "layered"}
-    assert store.labels[lay.layers[0].digest] == {SRC: "layered"}
+    assert labels(store)[lay.layers[0].digest] == {SRC: "layered"}
     statuses = [(e.ref, e.status) for e in events]
     assert statuses[:2] == [(pushed.ref("layered"), "resolving"), (pushed.ref("layered"), "resolved")]
     for desc in (lay.manifest, lay.config, *lay.layers):
@@ -109,20 +110,20 @@ def test_fetch_image_writes_refs_labels_and_progress(pushed: Registry, samples: 
     res = fetch_image(r, pushed.ref("busybox"), store, progress=events.append)
     assert res.existing == [bb.layers[0]] and Progress(f"layer-{bb.layers[0].digest}", "exists",
                                                        bb.layers[0].size, bb.layers[0].size) in events
-    assert store.labels[bb.layers[0].digest][SRC] == "busybox,layered"
+    assert labels(store)[bb.layers[0].digest][SRC] == "busybox,layered"
     assert check(store, lay.manifest).status == "complete (4/4)"
     # a second pull downloads nothing
     again = fetch_image(r, pushed.ref("layered"), store)
     assert again.fetched == [] and len(again.existing) == 5
 
 
-def test_corrupt_or_wrong_content_commits_nothing(proxy: FaultyProxy, samples: Mapping[str, SampleImage]) -> None:
+def test_corrupt_or_wrong_content_commits_nothing(new_store: NewStore, proxy: FaultyProxy, samples: Mapping[str, SampleImage]) -> None:
     lay = samples["layered"]
-    store = StandInContentStore()
+    store = new_store()
     proxy.add("GET", f"/blobs/{lay.layers[2].digest}", "corrupt")
     with pytest.raises(FailedPrecondition, match="unexpected digest"):
         fetch_image(DockerResolver(), f"{proxy.host}/layered:latest", store, max_concurrent=1)
-    assert lay.layers[2].digest not in store.commits
+    assert lay.layers[2].digest not in digests(store)
     assert store.status(f"layer-{lay.layers[2].digest}").offset == 0  # reset: a retry starts clean
     # a descriptor whose digest the registry has, but whose size is wrong
     bad = Descriptor(lay.config.media_type, lay.config.digest, lay.config.size + 1)
@@ -139,10 +140,10 @@ def test_corrupt_or_wrong_content_commits_nothing(proxy: FaultyProxy, samples: M
 
     if lay.layers[1].size == lay.layers[2].size:
         pytest.skip("sample layers happen to have the same size")
-    commits = list(store.commits)
+    commits = digests(store)
     with pytest.raises(FailedPrecondition):
         fetch_blob(Swap(), store, wrong)  # type: ignore[arg-type]
-    assert store.commits == commits
+    assert digests(store) == commits
 
 
 def test_not_found(pushed: Registry, samples: Mapping[str, SampleImage]) -> None:
@@ -194,7 +195,7 @@ def test_dropped_connections_resume_with_range(proxy: FaultyProxy, samples: Mapp
         fetch_all(r, ref, layer)
 
 
-def test_mirrors_in_hosts_toml_are_tried_first(pushed: Registry, proxy: FaultyProxy, tmp_path: Path,
+def test_mirrors_in_hosts_toml_are_tried_first(new_store: NewStore, pushed: Registry, proxy: FaultyProxy, tmp_path: Path,
                                                samples: Mapping[str, SampleImage]) -> None:
     empty_mirror = FaultyProxy(pushed.host).add("*", ".", "status", times=10_000, code=404)
     try:
@@ -203,25 +204,25 @@ def test_mirrors_in_hosts_toml_are_tried_first(pushed: Registry, proxy: FaultyPr
         (d / "hosts.toml").write_text(f'server = "http://{pushed.host}"\n'
                                       f'[host."http://{empty_mirror.host}"]\n  capabilities = ["pull", "resolve"]\n')
         r = DockerResolver(options=HostOptions(config_path=str(tmp_path)))
-        res = fetch_image(r, pushed.ref("layered"), StandInContentStore())
+        res = fetch_image(r, pushed.ref("layered"), new_store())
         assert set(res.served_by.values()) == {pushed.host}
         assert empty_mirror.seen[0][:2] == ("HEAD", f"/v2/layered/manifests/latest?ns={pushed.host}")
         # a mirror that has the content serves it; the upstream is not asked for blobs
         (d / "hosts.toml").write_text(f'server = "http://{pushed.host}"\n[host."http://{empty_mirror.host}"]\n'
                                       f'[host."http://{proxy.host}"]\n  capabilities = ["pull"]\n'
                                       '  header = { X-Pyctrd-Test = "mirror" }\n')
-        res = fetch_image(r, pushed.ref("busybox"), StandInContentStore())
+        res = fetch_image(r, pushed.ref("busybox"), new_store())
         assert set(res.served_by.values()) == {proxy.host}
         assert {h.get("X-Pyctrd-Test") for h in proxy.headers} == {"mirror"}
         assert all("?ns=" in p for _, p, _ in proxy.seen)
         # CRI-style mirrors behave the same
         r = DockerResolver(options=HostOptions(mirrors={pushed.host: [f"http://{proxy.host}"]}))
-        assert set(fetch_image(r, pushed.ref("busybox"), StandInContentStore()).served_by.values()) == {proxy.host}
+        assert set(fetch_image(r, pushed.ref("busybox"), new_store()).served_by.values()) == {proxy.host}
     finally:
         empty_mirror.close()
 
 
-def test_chunked_push_and_cross_repository_mount(pushed: Registry, proxy: FaultyProxy,
+def test_chunked_push_and_cross_repository_mount(new_store: NewStore, pushed: Registry, proxy: FaultyProxy,
                                                  samples: Mapping[str, SampleImage]) -> None:
     s = samples["layered"]
     r = DockerResolver()
@@ -234,7 +235,7 @@ def test_chunked_push_and_cross_repository_mount(pushed: Registry, proxy: Faulty
     again = push_image(r, pushed.ref("chunked/layered", "v1"), s.blobs, s.manifest)
     assert repr(again) == f"<PushResult {pushed.ref('chunked/layered', 'v1')} {s.manifest.digest[:19]} exists=5>"
     # a blob known to live in another repository of the same registry is mounted, not uploaded
-    store = StandInContentStore()
+    store = new_store()
     fetch_image(r, pushed.ref("busybox"), store)
     b = samples["busybox"]
     res = push_image(r, pushed.ref("team/busybox", "v1"), store, b.manifest, labels=store.info)
@@ -243,7 +244,7 @@ def test_chunked_push_and_cross_repository_mount(pushed: Registry, proxy: Faulty
         push_image(r, f"{pushed.host}/x@{b.manifest.digest}", store, b.manifest)
 
 
-def test_tls_verification_ca_and_skip_verify(registry_factory: Callable[..., Registry], tmp_path: Path,
+def test_tls_verification_ca_and_skip_verify(new_store: NewStore, registry_factory: Callable[..., Registry], tmp_path: Path,
                                              samples: Mapping[str, SampleImage]) -> None:
     cert, key = make_tls_cert(tmp_path)
     reg = registry_factory(tls=(cert, key))
@@ -263,11 +264,11 @@ def test_tls_verification_ca_and_skip_verify(registry_factory: Callable[..., Reg
     push_samples(DockerResolver(options=options), reg.host, samples)
     # skip_verify per host works too
     toml.write_text(f'server = "https://{reg.host}"\nskip_verify = true\n')
-    res = fetch_image(DockerResolver(options=options), reg.ref("busybox"), StandInContentStore())
+    res = fetch_image(DockerResolver(options=options), reg.ref("busybox"), new_store())
     assert len(res.fetched) == 3
 
 
-def test_platform_selection_from_an_index(pushed: Registry, samples: Mapping[str, SampleImage]) -> None:
+def test_platform_selection_from_an_index(new_store: NewStore, pushed: Registry, samples: Mapping[str, SampleImage]) -> None:
     """An index offering busybox as linux/amd64 and layered as linux/arm64."""
     bb, lay = samples["busybox"], samples["layered"]
     blobs = BlobMap([*bb.blobs.values(), *lay.blobs.values()])
@@ -279,22 +280,22 @@ def test_platform_selection_from_an_index(pushed: Registry, samples: Mapping[str
     r = DockerResolver()
     push_image(r, pushed.ref("multi"), blobs, idx)
     assert r.resolve(pushed.ref("multi"))[1] == idx
-    store = StandInContentStore()
+    store = new_store()
     res = fetch_image(r, pushed.ref("multi"), store, platform="linux/amd64")
     assert {d.digest for d in res.fetched} == {idx.digest, bb.manifest.digest, bb.config.digest, bb.layers[0].digest}
-    assert store.labels[idx.digest]["containerd.io/gc.ref.content.m.0"] == bb.manifest.digest
-    assert "containerd.io/gc.ref.content.m.1" not in store.labels[idx.digest]
+    assert labels(store)[idx.digest]["containerd.io/gc.ref.content.m.0"] == bb.manifest.digest
+    assert "containerd.io/gc.ref.content.m.1" not in labels(store)[idx.digest]
     res = fetch_image(r, pushed.ref("multi"), store, platform=Platform("linux", "arm64"))
     assert res.fetched[0].digest == lay.manifest.digest
-    store = StandInContentStore()
+    store = new_store()
     res = fetch_image(r, pushed.ref("multi"), store, all_platforms=True)
     assert len(res.fetched) == 1 + 3 + 5 - 1  # the shared layer once
-    assert store.labels[idx.digest]["containerd.io/gc.ref.content.m.1"] == lay.manifest.digest
+    assert labels(store)[idx.digest]["containerd.io/gc.ref.content.m.1"] == lay.manifest.digest
     with pytest.raises(NotFound, match="no match for platform"):
-        fetch_image(r, pushed.ref("multi"), StandInContentStore(), platform="linux/s390x")
+        fetch_image(r, pushed.ref("multi"), new_store(), platform="linux/s390x")
 
 
-def test_basic_auth_with_htpasswd(htpasswd_registry: Registry, samples: Mapping[str, SampleImage],
+def test_basic_auth_with_htpasswd(new_store: NewStore, htpasswd_registry: Registry, samples: Mapping[str, SampleImage],
                                   caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.DEBUG)
     reg = htpasswd_registry
@@ -304,13 +305,13 @@ def test_basic_auth_with_htpasswd(htpasswd_registry: Registry, samples: Mapping[
         push_samples(DockerResolver(credentials=lambda h: (USER, "wrong-" + PASSWORD)), reg.host, samples)
     authed = DockerResolver(credentials=reg.credentials)
     push_samples(authed, reg.host, samples)
-    res = fetch_image(authed, reg.ref("layered"), StandInContentStore())
+    res = fetch_image(authed, reg.ref("layered"), new_store())
     assert len(res.fetched) == 5
     text = str(bad.value) + caplog.text + repr(authed) + repr(authed.transport)
     assert PASSWORD not in text and "Authorization" not in caplog.text
 
 
-def test_bearer_token_auth_with_real_registry(token_registry: tuple[Registry, object],
+def test_bearer_token_auth_with_real_registry(new_store: NewStore, token_registry: tuple[Registry, object],
                                               samples: Mapping[str, SampleImage],
                                               caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.DEBUG)
@@ -321,7 +322,7 @@ def test_bearer_token_auth_with_real_registry(token_registry: tuple[Registry, ob
     push_samples(authed, reg.host, samples)
     assert any(q.get("method") == "POST" and q.get("user") == USER for q in server.requests)  # type: ignore[attr-defined]
     server.requests.clear()  # type: ignore[attr-defined]
-    res = fetch_image(DockerResolver(), reg.ref("layered"), StandInContentStore())
+    res = fetch_image(DockerResolver(), reg.ref("layered"), new_store())
     assert len(res.fetched) == 5
     assert server.requests == [{"method": "GET", "user": "", "scopes": ["repository:layered:pull"]}]  # type: ignore[attr-defined]
     # registries without OAuth POST: fall back to GET with Basic credentials

@@ -40,7 +40,7 @@ def test_run_usage_errors(rt: Env) -> None:
     r = rt.pyctr("run", "-", "x1", "true", check=False)
     assert r.returncode == 2 and "needs --rootfs" in r.stderr
     r = rt.pyctr("run", "docker.io/library/busybox", "x1", "true", check=False)
-    assert r.returncode == 1 and "not wired in yet" in r.stderr
+    assert r.returncode == 1 and 'image "docker.io/library/busybox": not found' in r.stderr
     assert rt.client.containers.list() == []
 
 

@@ -2,9 +2,8 @@
 
 The client sends no rootfs mounts; the container names ``overlayfs`` and a snapshot key, so
 the tasks service asks the snapshotter for the mounts and the shim mounts them on the
-bundle's ``rootfs``. There is no snapshots service yet, so the daemon runs inside the test
-process (its own event loop in a thread) and the test prepares the snapshots on the daemon's
-own snapshotter object.
+bundle's ``rootfs``. The test prepares the snapshots through the snapshots service, in the
+container's namespace (the daemon runs inside the test process, its own event loop in a thread).
 """
 from __future__ import annotations
 
@@ -22,7 +21,6 @@ from pyctrd.client import Client, cio
 from pyctrd.config import Config
 from pyctrd.core import mount, oci
 from pyctrd.daemon.server import Daemon
-from pyctrd.plugin import types
 from pyctrd.runc import set_subreaper
 
 from .conftest import RUNTIME, needs_go_shim, shim_pids, wait_exit
@@ -61,15 +59,13 @@ def inprocess(short_tmp: Path) -> Iterator[InProcess]:
 
 def test_task_rootfs_from_the_containers_snapshot(inprocess: InProcess, busybox_rootfs: Path) -> None:
     ns = "pyctrd-snap"
-    snap = inprocess.daemon.plugins.find(types.SNAPSHOT, "overlayfs")
-    assert snap is not None and snap.status == "ok"
-    sn = snap.instance
+    client = Client(inprocess.daemon.address, ns)
+    sn = client.snapshotter("overlayfs")
     with mount.temp_mount(sn.prepare("base-extract"), base=str(inprocess.daemon.config.root)) as d:
         shutil.copytree(busybox_rootfs, d, symlinks=True, dirs_exist_ok=True)
     sn.commit("base", "base-extract")
     sn.prepare("c1", "base")
 
-    client = Client(inprocess.daemon.address, ns)
     try:
         spec = oci.generate_spec(ns, "c1", oci.with_default_unix_devices, oci.with_default_path_env,
                                  oci.with_process_args("sh", "-c", "echo layered > /written; cat /etc/group"))
@@ -94,11 +90,11 @@ def test_task_rootfs_from_the_containers_snapshot(inprocess: InProcess, busybox_
                                  "snapshots").glob("*/fs/written")]
         assert [p.read_text() for p in upper] == ["layered\n"]
     finally:
-        client.close()
         for pid in shim_pids(ns):
             wait_exit(pid)
         sn.remove("c1")
         sn.remove("base")
+        client.close()
         shutil.rmtree(f"/run/containerd/runc/{ns}", ignore_errors=True)
         h = Hierarchies.discover()
         for mnt in {*h.v1.values(), *([h.unified] if h.unified else [])}:

@@ -12,7 +12,7 @@ from pyctrd._api.containerd.api.services.content.v1 import content_pb2_grpc as p
 from pyctrd.client import Client
 from pyctrd.core import digest as digests
 from pyctrd.core.leases import Resource
-from pyctrd.core.metadata import Image
+from pyctrd.core.images import Image
 from pyctrd.core.ocispec import MEDIA_TYPE_OCI_MANIFEST, Descriptor
 from pyctrd.errdefs import AlreadyExists, InvalidArgument, NotFound
 

@@ -10,7 +10,7 @@ from ...client import Client, default_address
 __all__ = ["AliasGroup", "Context", "Root", "cli", "pass_ctx"]
 
 NOUNS = ["version", "plugins", "namespaces", "events", "content", "leases", "images", "containers", "tasks",
-         "run"]
+         "run", "snapshots"]
 
 
 class Context:
@@ -40,7 +40,7 @@ class AliasGroup(click.Group):
 class Root(AliasGroup):
     aliases = {"namespace": "namespaces", "ns": "namespaces", "plugin": "plugins", "event": "events",
                "image": "images", "i": "images", "lease": "leases", "container": "containers", "c": "containers",
-               "task": "tasks", "t": "tasks"}
+               "task": "tasks", "t": "tasks", "snapshot": "snapshots"}
 
 
 @click.group(cls=Root, context_settings={"help_option_names": ["-h", "--help"]})

@@ -117,7 +117,7 @@ def rm(ctx: Context, keep_snapshot: bool, ids: tuple[str, ...]) -> None:
     failed: errdefs.PyctrdError | None = None
     for id in ids:
         try:
-            ctx.client.containers.delete(id, tasks=ctx.client.tasks)
+            ctx.client.containers.delete(id, tasks=ctx.client.tasks, snapshot_cleanup=not keep_snapshot)
         except errdefs.PyctrdError as exc:
             click.echo(f'pyctr: failed to delete container "{id}": {exc}', err=True)
             failed = failed or exc

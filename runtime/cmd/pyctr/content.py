@@ -1,4 +1,4 @@
-"""``pyctr content ls|get|active|rm|label`` (ctr's ``content`` commands, same output)."""
+"""``pyctr content ls|get|active|rm|label|fetch`` (ctr's ``content`` commands, same output)."""
 from __future__ import annotations
 
 import sys
@@ -9,7 +9,9 @@ import click
 
 from ... import errdefs
 from .app import AliasGroup, Context, pass_ctx
+from .images_transfer import print_hosts, registry_options, resolver
 from .namespaces import parse_labels
+from .progress import ProgressDisplay
 from .tabwriter import TabWriter
 from .units import human_duration, human_size
 
@@ -110,3 +112,19 @@ def label(ctx: Context, digest: str, labels: tuple[str, ...]) -> None:
     else:
         info = ctx.client.content.info(digest)
     click.echo(",".join(f"{k}={v}" for k, v in sorted(info.labels.items())))
+
+
+@command.command("fetch")
+@click.option("--platform", help="fetch this platform (default: this host)")
+@click.option("--all-platforms", is_flag=True, help="fetch every platform")
+@registry_options
+@click.argument("ref")
+@pass_ctx
+def fetch(ctx: Context, platform: str | None, all_platforms: bool, plain_http: bool, user: str | None,
+          hosts_dir: str | None, skip_verify: bool, ref: str) -> None:
+    """Fetch an image's content into the store and record the image (no unpacking)."""
+    r = resolver(ctx, plain_http, user, hosts_dir, skip_verify)
+    display = ProgressDisplay(click.get_text_stream("stdout"))
+    with display:
+        ctx.client.fetch(ref, platform=platform, all_platforms=all_platforms, resolver=r, progress=display)
+    print_hosts(display)

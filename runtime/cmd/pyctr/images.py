@@ -1,15 +1,24 @@
-"""``pyctr images ls|rm|tag|check`` (ctr's ``images`` commands, same output)."""
+"""``pyctr images ls|rm|tag|check`` (ctr's ``images`` commands, same output).
+
+``pull``, ``push``, ``import`` and ``export`` are in :mod:`.images_transfer`.
+"""
 from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import click
 
 from ... import errdefs
-from ...client.images import check as check_image
-from ...client.images import image_platforms, image_size
-from ...core.metadata import Image
+from ...client.unpack import is_unpacked
+from ...core.images import Image
+from ...core.images import platforms as plat
 from .app import AliasGroup, Context, pass_ctx
 from .tabwriter import TabWriter
 from .units import bytes_iec
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 
 class Group(AliasGroup):
@@ -18,7 +27,7 @@ class Group(AliasGroup):
 
 @click.group("images", cls=Group)
 def command() -> None:
-    """Manage images (records; pulling comes with the registry work)."""
+    """Manage images (pull, push, import, export; records and checks)."""
 
 
 def _labels(image: Image) -> str:
@@ -36,17 +45,17 @@ def ls(ctx: Context, quiet: bool, filters: tuple[str, ...]) -> None:
         for img in found:
             click.echo(img.name)
         return
-    cs = ctx.client.content
+    images = ctx.client.images
     w = TabWriter(click.get_text_stream("stdout"), minwidth=1, padding=1)
     w.write("REF\tTYPE\tDIGEST\tSIZE\tPLATFORMS\tLABELS\t\n")
     for img in found:
         try:
-            size = image_size(cs, img.target)
+            size = images.size(img)
         except errdefs.PyctrdError as exc:
             click.echo(f"pyctr: failed calculating size for image {img.name}: {exc}", err=True)
             size = 0
         try:
-            plats = ",".join(image_platforms(cs, img.target)) or "-"
+            plats = ",".join(sorted(plat.format(p) for p in images.platforms(img))) or "-"
         except errdefs.PyctrdError as exc:
             click.echo(f"pyctr: failed resolving platform for image {img.name}: {exc}", err=True)
             plats = "-"
@@ -99,33 +108,53 @@ def tag(ctx: Context, force: bool, source: str, targets: tuple[str, ...]) -> Non
             click.echo(target)
 
 
+def snapshotter_option() -> Callable[[F], F]:
+    return click.option("--snapshotter", default=lambda: os.environ.get("CONTAINERD_SNAPSHOTTER", "overlayfs"),
+                        show_default="overlayfs", help="snapshotter name ($CONTAINERD_SNAPSHOTTER)")
+
+
 @command.command("check")
-@click.option("-q", "--quiet", is_flag=True, help="print only the complete image refs")
+@click.option("-q", "--quiet", is_flag=True, help="print only the ready image refs (complete and unpacked)")
+@snapshotter_option()
 @click.argument("filters", nargs=-1)
 @pass_ctx
-def check(ctx: Context, quiet: bool, filters: tuple[str, ...]) -> None:
-    """Which of each image's blobs are present (STATUS complete (n/n) when all are)."""
-    cs = ctx.client.content
+def check(ctx: Context, quiet: bool, snapshotter: str, filters: tuple[str, ...]) -> None:
+    """Which of each image's blobs are present, and whether it is unpacked (ctr's columns)."""
+    images, cs = ctx.client.images, ctx.client.content
+    sn = ctx.client.snapshotter(snapshotter)
+    failed: errdefs.PyctrdError | None = None
     w = TabWriter(click.get_text_stream("stdout"), minwidth=1, padding=1)
     if not quiet:
         w.write("REF\tTYPE\tDIGEST\tSTATUS\tSIZE\tUNPACKED\t\n")
-    for img in ctx.client.images.list(*filters):
+    for img in images.list(*filters):
         try:
-            res = check_image(cs, img.target)
+            res = images.check(img)
         except errdefs.PyctrdError as exc:
             click.echo(f"pyctr: unable to check {img.name}: {exc}", err=True)
+            failed = failed or exc
             status, size, complete = "error", "-", False
         else:
             present = sum(d.size for d in res.present)
             if res.available:
-                status = ("incomplete" if res.missing else "complete") + f" ({len(res.present)}/{len(res.required)})"
                 size = f"{bytes_iec(present)}/{bytes_iec(sum(d.size for d in res.required))}"
             else:
-                status, size = f"unavailable ({len(res.present)}/?)", f"{bytes_iec(present)}/?"
-            complete = res.available and not res.missing
+                size = f"{bytes_iec(present)}/?"
+            status, complete = res.status, res.complete
+        try:
+            unpacked = is_unpacked(cs, sn, img.target)
+        except errdefs.PyctrdError as exc:
+            click.echo(f"pyctr: unable to check unpack for {img.name}: {exc}", err=True)
+            failed = failed or exc
+            unpacked = False
         if quiet:
             if complete:
                 click.echo(img.name)
-        else:  # unpacking needs the snapshotter: not known here yet
-            w.write(f"{img.name}\t{img.target.media_type}\t{img.target.digest}\t{status}\t{size}\tfalse\n")
+        else:
+            w.write(f"{img.name}\t{img.target.media_type}\t{img.target.digest}\t{status}\t{size}\t"
+                    f"{str(unpacked).lower()}\n")
     w.flush()
+    if failed:
+        raise failed
+
+
+from . import images_transfer  # noqa: F401 - registers pull, push, import and export on the group

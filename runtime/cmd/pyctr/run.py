@@ -5,7 +5,8 @@
               [--snapshotter NAME] [--rootfs DIR] IMAGE|- ID [CMD...]
 
 Without ``-d`` the container's stdio is this terminal's, signals are forwarded and the exit
-code is pyctr's. Images are not wired in yet: give ``--rootfs DIR`` and ``-`` for IMAGE.
+code is pyctr's. IMAGE must have been pulled (``pyctr images pull``); ``--rootfs DIR`` with
+``-`` for IMAGE runs from a plain directory instead.
 """
 from __future__ import annotations
 
@@ -17,17 +18,12 @@ import click
 from ... import errdefs
 from ...client import Client
 from ...client.cio import DEFAULT_FIFO_DIR
+from ...client.newcontainer import image_spec_opts
 from ...core import oci
 from .app import Context, pass_ctx
 from .attached import io_creator, raw_terminal, wait_attached
 
-__all__ = ["ImageResolver", "command", "container_options", "create_container", "parse_mount"]
-
-#: How an IMAGE argument becomes spec options, snapshotter, snapshot key and image name; the
-#: image work plugs in here (``run.IMAGE_RESOLVER = ...``). None: images are not supported yet.
-ImageResolver = Callable[[Client, str, str, str], tuple[list[oci.SpecOpt], str, str, str]]
-IMAGE_RESOLVER: ImageResolver | None = None
-
+__all__ = ["command", "container_options", "create_container", "parse_mount"]
 
 def parse_mount(text: str) -> dict[str, Any]:
     """ctr's ``--mount``: ``type=bind,src=/a,dst=/b,options=rbind:ro``.
@@ -79,10 +75,10 @@ def create_container(ctx: Context, image: str, id: str, args: tuple[str, ...], o
         opts.append(oci.with_rootfs_path(str(click.format_filename(o["rootfs"]))))
     elif image == "-":
         raise click.UsageError("IMAGE - needs --rootfs DIR")
-    elif IMAGE_RESOLVER is None:
-        raise errdefs.NotImplemented(f"running images ({image}) is not wired in yet: use --rootfs DIR -")
     else:
-        more, snapshotter, snapshot_key, image_name = IMAGE_RESOLVER(ctx.client, image, id, o["snapshotter"])
+        # The image must be pulled already (as with ctr); it is unpacked if it is not yet.
+        more, image_name = image_spec_opts(ctx.client, id, image, snapshotter=o["snapshotter"])
+        snapshotter, snapshot_key = o["snapshotter"], id
         opts += more
     if o["env"]:
         opts.append(oci.with_env(o["env"]))
@@ -139,7 +135,7 @@ def command(ctx: Context, /, detach: bool, remove: bool, fifo_dir: str, log_uri:
             _cleanup(client, id, remove)
         raise
     if remove:
-        client.containers.delete(id)
+        client.containers.delete(id, snapshot_cleanup=True)
     if exit.status:
         raise click.exceptions.Exit(exit.status)
 
@@ -152,6 +148,6 @@ def _cleanup(client: Client, id: str, remove: bool) -> None:
         pass
     if remove:
         try:
-            client.containers.delete(id)
+            client.containers.delete(id, snapshot_cleanup=True)
         except errdefs.PyctrdError:
             pass

@@ -28,9 +28,13 @@ def human_size(size: float) -> str:
 
 
 def bytes_iec(n: int) -> str:
-    """containerd's ``progress.Bytes``: ``12 B``, ``1.0 MiB``."""
+    """containerd's ``progress.Bytes`` (go-units ``CustomSize("%02.1f %s")``): ``12.0 B``, ``1.0 MiB``.
+
+    >>> bytes_iec(0), bytes_iec(12), bytes_iec(8192)
+    ('0.0 B', '12.0 B', '8.0 KiB')
+    """
     if n < 1024:
-        return f"{n} B"
+        return f"{n:.1f} B"
     exp = int(math.log(n) / math.log(1024))
     return f"{n / 1024 ** exp:.1f} {_IEC[exp]}"
 

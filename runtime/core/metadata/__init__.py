@@ -9,23 +9,18 @@ transaction, and garbage collection reads its edges from here.
 This module holds the stores' interfaces. Namespaces: a namespace exists once created
 (explicitly, or implicitly by the first object made in it), carries labels, and can only be
 deleted when empty. Images: a name pointing at a target descriptor (an index or manifest in
-the content store), with labels - the record only, the blobs are the content store's.
-
->>> from pyctrd.core.ocispec import MEDIA_TYPE_OCI_MANIFEST
->>> Image("docker.io/library/busybox:latest", Descriptor(MEDIA_TYPE_OCI_MANIFEST, "sha256:" + "a" * 64, 349))
-<Image docker.io/library/busybox:latest manifest sha256:aaaaaaaaaaaa>
+the content store), with labels - the record only (:class:`pyctrd.core.images.Image`), the
+blobs are the content store's.
 """
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
-from datetime import datetime
-from typing import Any, Protocol, runtime_checkable
+from typing import Protocol, runtime_checkable
 
 from ..filters import Adaptor
-from ..ocispec import Descriptor
+from ..images import Image
 
-__all__ = ["Image", "ImageStore", "NamespaceStore", "adapt_image"]
+__all__ = ["ImageStore", "NamespaceStore", "adapt_image"]
 
 
 @runtime_checkable
@@ -46,33 +41,12 @@ class NamespaceStore(Protocol):
         """Raises NotFound, FailedPrecondition (namespace still has objects)."""
 
 
-@dataclass
-class Image:
-    """An image record as the images service stores it (same shape as ``core.images.Image``)."""
-
-    name: str
-    target: Descriptor
-    labels: dict[str, str] = field(default_factory=dict)
-    created_at: datetime | None = None
-    updated_at: datetime | None = None
-
-    def __repr__(self) -> str:
-        kind = repr(self.target).split()[1]
-        return f"<Image {self.name} {kind} {self.target.digest[:19]}>"
-
-    def __rich_repr__(self) -> Any:
-        yield self.name
-        yield "target", self.target
-        if self.labels:
-            yield "labels", self.labels
-
-
 def adapt_image(image: Image) -> Adaptor:
     """Filter fields of an image: ``name``, ``target.digest``, ``target.mediatype``,
     ``labels.<key>``, ``annotations.<key>`` (containerd's ``adaptImage``).
 
     >>> from pyctrd.core.filters import parse_all
-    >>> from pyctrd.core.ocispec import MEDIA_TYPE_OCI_MANIFEST
+    >>> from pyctrd.core.ocispec import MEDIA_TYPE_OCI_MANIFEST, Descriptor
     >>> img = Image("x:1", Descriptor(MEDIA_TYPE_OCI_MANIFEST, "sha256:" + "a" * 64, 1), {"a": "b"})
     >>> parse_all(["target.mediatype~=manifest,labels.a==b"]).match(adapt_image(img))
     True

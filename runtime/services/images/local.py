@@ -11,7 +11,8 @@ from collections.abc import Sequence
 
 from ..._api.containerd.api.events import image_pb2 as events
 from ...core.events import Publisher
-from ...core.metadata import Image, ImageStore
+from ...core.images import Image
+from ...core.metadata import ImageStore
 from ...errdefs import InvalidArgument
 from ..leases.local import GCScheduler
 

@@ -8,7 +8,7 @@ from google.protobuf import empty_pb2
 from ..._api.containerd.api.services.images.v1 import images_pb2 as pb
 from ..._api.containerd.api.services.images.v1 import images_pb2_grpc as pb_grpc
 from ..._api.containerd.api.types import descriptor_pb2
-from ...core.metadata import Image
+from ...core.images import Image
 from ...core.ocispec import Descriptor
 from ...plugin import InitContext, Registration, register, types
 from ..base import from_timestamp, run, servicer, to_timestamp

@@ -105,11 +105,35 @@ MIGRATIONS: list[tuple[str, str]] = [
             PRIMARY KEY (namespace, id)
         );
     """),
+    # A snapshot record maps a namespace's key to the backend's key (``<ns>/<seq>/<key>``);
+    # ``parent`` is the namespace's own name for the parent. Sequences count per namespace
+    # and snapshotter, as containerd's bucket sequence does.
+    ("snapshots", """
+        CREATE TABLE snapshots (
+            namespace TEXT NOT NULL REFERENCES namespaces(name),
+            snapshotter TEXT NOT NULL,
+            key TEXT NOT NULL,
+            backend_key TEXT NOT NULL,
+            parent TEXT NOT NULL DEFAULT '',
+            labels TEXT NOT NULL DEFAULT '{}',
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL,
+            PRIMARY KEY (namespace, snapshotter, key)
+        );
+        CREATE INDEX snapshots_by_parent ON snapshots(namespace, snapshotter, parent);
+        CREATE TABLE snapshot_sequences (
+            namespace TEXT NOT NULL,
+            snapshotter TEXT NOT NULL,
+            seq INTEGER NOT NULL,
+            PRIMARY KEY (namespace, snapshotter)
+        );
+    """),
 ]
 
 #: Tables whose rows belong to a namespace: (table, what containerd calls them). A namespace
 #: that still has rows in any of them cannot be deleted. Stores append to this.
-NAMESPACED_TABLES: list[tuple[str, str]] = [("images", "images"), ("blobs", "blobs"), ("containers", "containers")]
+NAMESPACED_TABLES: list[tuple[str, str]] = [("images", "images"), ("blobs", "blobs"), ("containers", "containers"),
+                                            ("snapshots", "snapshots")]
 
 
 class DB:

@@ -17,7 +17,8 @@ from ....core import digest as digests
 from ....core import gc, namespaces
 from ....core import labels as labels_
 from ....core.filters import parse_all
-from ....core.metadata import Image, adapt_image
+from ....core.images import Image
+from ....core.metadata import adapt_image
 from ....core.ocispec import Descriptor
 from ....errdefs import AlreadyExists, InvalidArgument, NotFound
 from .db import DB

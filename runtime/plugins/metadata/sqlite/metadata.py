@@ -15,6 +15,8 @@ from .gc import MetadataCollector
 from .images import ImageRecords
 from .leases import LeaseStore, utcnow
 from .namespaces import NamespaceStore
+from .snapshot_gc import SnapshotTracker
+from .snapshots import NamespacedSnapshotter
 
 __all__ = ["Metadata"]
 
@@ -33,7 +35,10 @@ class Metadata:
         leases: the lease manager.
         images: image records.
         collector: roots, edges and sweep over this database (register trackers here).
-        snapshotters: ``{id: snapshotter}`` this layer namespaces.
+        snapshotters: ``{name: NamespacedSnapshotter}`` - each snapshotter plugin wrapped
+            per namespace (what every service uses: the snapshots service, the differ's
+            callers, the tasks service for a container's rootfs).
+        snapshot_tracker: the snapshots' part in garbage collection.
     """
 
     def __init__(self, path: str | Path, *, content: ContentStore | None = None,
@@ -50,7 +55,12 @@ class Metadata:
         self.images = ImageRecords(self.db, clock=clock)
         self.collector = MetadataCollector(self.db, content, clock=clock)
         self.collector.register(ContainersTracker(self.containers))  # containers are GC roots
-        self.snapshotters = dict(snapshotters or {})
+        self.snapshotters: dict[str, NamespacedSnapshotter] = {
+            name: NamespacedSnapshotter(self.db, name, backend, clock=clock,
+                                        on_remove=lambda n: self.snapshot_tracker.mark_dirty(n))
+            for name, backend in (snapshotters or {}).items()}
+        self.snapshot_tracker = SnapshotTracker(self.snapshotters)
+        self.collector.register(self.snapshot_tracker)
 
     def __repr__(self) -> str:
         return f"<Metadata {self.db.path} snapshotters={','.join(self.snapshotters) or '-'}>"

@@ -1,0 +1,1 @@
+"""Plugins about registries (where images come from)."""
