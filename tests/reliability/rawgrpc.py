@@ -5,8 +5,8 @@ path. :func:`methods` lists every RPC the daemon serves (from the generated desc
 :func:`call` sends one payload through grpc's generic multi-callables (no serializer, so
 the bytes go out untouched) and returns an :class:`Outcome`.
 
->>> sorted({m.service for m in methods()})[:3]
-['Containers', 'Content', 'Events']
+>>> sorted({m.service for m in methods()})[:4]
+['Containers', 'Content', 'Diff', 'Events']
 >>> [m for m in methods() if m.name == "Write"]
 [<Method /containerd.services.content.v1.Content/Write bidi>]
 """
@@ -22,11 +22,11 @@ from google.protobuf.descriptor import Descriptor
 
 __all__ = ["Method", "Outcome", "assert_serving", "call", "method", "methods"]
 
-#: (package directory, module) of each containerd service pyctrd serves. Snapshots and diff
-#: arrive with the image unpack work (see test_api_hostile's seam).
-SERVICE_MODULES = [("containers", "containers"), ("content", "content"), ("events", "events"),
+#: (package directory, module) of each containerd service pyctrd serves.
+SERVICE_MODULES = [("containers", "containers"), ("content", "content"), ("diff", "diff"), ("events", "events"),
                    ("images", "images"), ("introspection", "introspection"), ("leases", "leases"),
-                   ("namespaces", "namespace"), ("tasks", "tasks"), ("version", "version")]
+                   ("namespaces", "namespace"), ("snapshots", "snapshots"), ("tasks", "tasks"),
+                   ("version", "version")]
 #: Services that do not read the namespace header (anything goes there).
 NAMESPACE_FREE = {"Namespaces", "Introspection", "Version", "Health"}
 

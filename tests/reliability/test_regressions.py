@@ -174,3 +174,21 @@ def test_out_of_range_timestamps_are_invalid_argument(channel: grpc.Channel, tai
            }[tail]()
     out = call(channel, method(tail), req.SerializeToString())
     assert out.code == "INVALID_ARGUMENT" and "Timestamp is not valid" in out.details, out
+
+
+@pytest.mark.requires_root
+@pytest.mark.parametrize("tail", ["Diff/Diff", "Diff/Apply"])
+def test_diff_with_mounts_that_cannot_be_mounted(channel: grpc.Channel, tail: str) -> None:
+    """Mounts mount(2) refuses made the walking differ raise a bare OSError (UNKNOWN)."""
+    from pyctrd._api.containerd.api.services.diff.v1 import diff_pb2
+    from pyctrd._api.containerd.api.types import descriptor_pb2, mount_pb2
+
+    bad = [mount_pb2.Mount(type="", source="", options=[])]
+    if tail == "Diff/Diff":
+        req = diff_pb2.DiffRequest(left=bad, right=bad)
+    else:
+        req = diff_pb2.ApplyRequest(diff=descriptor_pb2.Descriptor(
+            media_type="application/vnd.oci.image.layer.v1.tar", digest="sha256:" + "0" * 64, size=10), mounts=bad)
+    out = call(channel, method(tail), req.SerializeToString())
+    assert out.code in ("INVALID_ARGUMENT", "NOT_FOUND"), out
+    assert "OSError" not in out.details and "Errno" not in out.details, out
