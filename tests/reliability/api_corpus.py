@@ -34,10 +34,12 @@ from google.protobuf import any_pb2, field_mask_pb2
 from pyctrd._api.containerd.api.events import task_pb2 as task_events
 from pyctrd._api.containerd.api.services.containers.v1 import containers_pb2 as cpb
 from pyctrd._api.containerd.api.services.content.v1 import content_pb2 as kpb
+from pyctrd._api.containerd.api.services.diff.v1 import diff_pb2 as dpb
 from pyctrd._api.containerd.api.services.events.v1 import events_pb2 as epb
 from pyctrd._api.containerd.api.services.images.v1 import images_pb2 as ipb
 from pyctrd._api.containerd.api.services.leases.v1 import leases_pb2 as lpb
 from pyctrd._api.containerd.api.services.namespaces.v1 import namespace_pb2 as npb
+from pyctrd._api.containerd.api.services.snapshots.v1 import snapshots_pb2 as spb
 from pyctrd._api.containerd.api.services.tasks.v1 import tasks_pb2 as tpb
 from pyctrd._api.containerd.api.types import descriptor_pb2, mount_pb2
 
@@ -173,6 +175,7 @@ def _ids(w: World) -> Iterator[Case]:
             yield c("Events/Publish", epb.PublishRequest(topic="/" + x, event=_event()), BAD, n)
         yield c("Events/Forward", epb.ForwardRequest(envelope=epb.Envelope(namespace=x, topic="/t", event=_event())),
                 BAD, n)
+    yield from _snapshot_ids(w)
     for t in ["", "/", "x", "//", "/a//b", "/a/", "/a b", "/" + "a" * 77, "/../x"]:
         yield c("Events/Publish", epb.PublishRequest(topic=t, event=_event()), BAD, repr(t))
         yield c("Events/Forward", epb.ForwardRequest(envelope=epb.Envelope(namespace="x", topic=t, event=_event())),
@@ -187,6 +190,32 @@ def _ids(w: World) -> Iterator[Case]:
                 BAD | {"UNIMPLEMENTED"}, n)  # sha512: not implemented
         yield c("Content/Write", [kpb.WriteContentRequest(action=kpb.STAT, ref="r-" + w.token, expected=d)],
                 BAD | {"OK", "UNIMPLEMENTED"}, n)
+
+
+def _snapshot_ids(w: World) -> Iterator[Case]:
+    """Snapshotter names must name a loaded snapshotter; keys are any string (containerd maps
+    them to numeric IDs), so odd keys may be taken - never used as paths."""
+    some = frozenset({"OK", "INVALID_ARGUMENT", "NOT_FOUND", "ALREADY_EXISTS", "FAILED_PRECONDITION"})
+    for x in hostile_ids(w.token):
+        n = repr(x[:40])
+        for m, req in (("Prepare", spb.PrepareSnapshotRequest), ("View", spb.ViewSnapshotRequest)):
+            yield Case("ids", f"Snapshots/{m}", req(snapshotter=x, key="k"), LOOKUP, note="snapshotter " + n)
+            yield Case("ids", f"Snapshots/{m}", req(snapshotter="native", key=x), some, note="key " + n)
+            yield Case("ids", f"Snapshots/{m}", req(snapshotter="native", key=f"p-{w.token}", parent=x), LOOKUP,
+                       note="parent " + n)
+        for m, req in (("Mounts", spb.MountsRequest), ("Remove", spb.RemoveSnapshotRequest),
+                       ("Stat", spb.StatSnapshotRequest), ("Usage", spb.UsageRequest)):
+            yield Case("ids", f"Snapshots/{m}", req(snapshotter=x, key="k"), LOOKUP, note="snapshotter " + n)
+            yield Case("ids", f"Snapshots/{m}", req(snapshotter="native", key=x), LOOKUP | {"OK"}, note="key " + n)
+        yield Case("ids", "Snapshots/Commit", spb.CommitSnapshotRequest(snapshotter="native", name=x, key="nokey"),
+                   LOOKUP, note="name " + n)
+        yield Case("ids", "Snapshots/List", spb.ListSnapshotsRequest(snapshotter=x), LOOKUP, note=n)
+        yield Case("ids", "Snapshots/Cleanup", spb.CleanupRequest(snapshotter=x), LOOKUP | {"UNIMPLEMENTED"}, note=n)
+        yield Case("ids", "Diff/Apply", dpb.ApplyRequest(diff=descriptor_pb2.Descriptor(
+            media_type="application/vnd.oci.image.layer.v1.tar", digest=x, size=10)), LOOKUP | {"UNIMPLEMENTED"},
+            note="digest " + n)
+        yield Case("ids", "Diff/Diff", dpb.DiffRequest(left=[mount_pb2.Mount(type="bind", source=x)], right=[],
+                                                       media_type=x), LOOKUP | {"UNIMPLEMENTED"}, note=n)
 
 
 _TASK_REQ = {"Create": "CreateTaskRequest", "Start": "StartRequest", "Delete": "DeleteTaskRequest",
