@@ -231,3 +231,49 @@ def test_a_start_whose_caller_hangs_up_still_completes(rt: Env, runtime: str) ->
     assert exit.status in (0, 137), exit
     _gone(rt, "hu")
     rt.client.containers.delete("hu")
+
+
+HALF_CREATE = """#!{python}
+# runc whose create dies after making the container's cgroup (as a runc create killed half-way
+# does); everything else goes to the real runc.
+import json, os, sys
+args = sys.argv[1:]
+if "create" not in args:
+    os.execv({real!r}, [{real!r}, *args])
+bundle = args[args.index("--bundle") + 1] if "--bundle" in args else "."
+path = json.load(open(os.path.join(bundle, "config.json")))["linux"]["cgroupsPath"].lstrip("/")
+for line in open("/proc/self/mountinfo"):
+    f = line.split()
+    if f[f.index("-") + 1] in ("cgroup", "cgroup2"):
+        os.makedirs(os.path.join(f[4], path), exist_ok=True)
+if "--log" in args:
+    with open(args[args.index("--log") + 1], "a") as log:
+        log.write(json.dumps({{"level": "error", "msg": "fake runc: killed half-way"}}) + "\\n")
+sys.exit(1)
+"""
+
+
+@pytest.mark.parametrize("runtime", RUNTIMES)
+def test_a_half_made_task_leaves_no_cgroup(rt: Env, runtime: str, path_env: Path,
+                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    """runc create cut off after making the cgroup (a shim whose caller went away): no runc
+    state to delete, so the cgroup stayed after the cleanup."""
+    import sys
+
+    from pyctrd.cgroups import Cgroup
+
+    _need(runtime)
+    fake = path_env / "runc"
+    fake.write_text(HALF_CREATE.format(python=sys.executable, real=shutil.which("runc")))
+    fake.chmod(0o755)
+    _env_with(rt, monkeypatch, path_env)
+    spec = rt.spec("hc", "true")
+    rt.client.containers.create("hc", spec=spec, runtime=runtime)
+    with pytest.raises(errdefs.PyctrdError, match="killed half-way"):
+        rt.client.tasks.create("hc")
+    cg = Cgroup.from_spec(spec)
+    wait_for(lambda: not cg.exists(), 10, "the half-made cgroup to go")
+    left = [d for d in [*cg.v1.values(), cg.unified] if d and os.path.isdir(d)]
+    assert not left, left
+    _gone(rt, "hc")
+    rt.client.containers.delete("hc")

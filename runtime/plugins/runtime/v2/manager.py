@@ -26,7 +26,6 @@ import asyncio
 import contextlib
 import logging
 import os
-import select
 import shutil
 import signal
 from collections.abc import Callable
@@ -48,7 +47,7 @@ from ....errdefs import AlreadyExists, NotFound, PyctrdError, Unavailable
 from ....ttrpc import sockets as ttrpc_sockets
 from .binary import ShimBinary, check_options, resolve_runtime
 from .bundle import Bundle, load_bundle, new_bundle
-from .orphans import OrphanReaper, alive, listening_sockets, stray_shims
+from .orphans import OrphanReaper, alive, remove_empty_cgroup, remove_stray_shims, task_cgroup
 from .shim import ShimTask
 from .shimlog import ShimLog
 
@@ -242,19 +241,9 @@ class TaskManager:
         if binary is not None:
             log.warning("cleaning up after %s", why, extra={"fields": {"id": id, "namespace": ns}})
             if task is None:  # never reached: a shim may still run without the bundle knowing it
-                for pid in stray_shims(self.config.address, ns, id):
-                    log.warning("killing stray shim %d", pid, extra={"fields": {"id": id, "namespace": ns}})
-                    sockets = listening_sockets(pid)
-                    with contextlib.suppress(ProcessLookupError):
-                        os.kill(pid, signal.SIGKILL)
-                    with contextlib.suppress(OSError):  # let the kernel close them before we look
-                        fd = os.pidfd_open(pid)
-                        await asyncio.get_running_loop().run_in_executor(None, select.select, [fd], [], [], 5)
-                        os.close(fd)
-                    for path in sockets:
-                        with contextlib.suppress(PyctrdError):
-                            await ttrpc_sockets.remove_stale_socket(path)
+                await remove_stray_shims(self.config.address, ns, id)
             address = binary.bundle.read("address")
+            cgroup = task_cgroup(binary.bundle)
             try:
                 exit = await asyncio.wait_for(binary.delete(), self.config.cleanup_timeout)
             except (PyctrdError, TimeoutError) as exc:
@@ -262,6 +251,8 @@ class TaskManager:
                             extra={"fields": {"id": id, "namespace": ns}})
                 with contextlib.suppress(PyctrdError):
                     binary.bundle.delete()
+            if cgroup is not None:
+                remove_empty_cgroup(cgroup)
             if address:  # a killed shim cannot remove its own socket
                 with contextlib.suppress(PyctrdError):
                     await ttrpc_sockets.remove_stale_socket(ttrpc_sockets.socket_path(address.strip()))

@@ -17,11 +17,19 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import glob
+import json
 import logging
 import os
+import select
 import signal
 
-__all__ = ["OrphanReaper", "alive", "listening_sockets", "stray_shims", "zombie_children"]
+from ....cgroups import Cgroup
+from ....errdefs import PyctrdError
+from ....ttrpc import sockets as ttrpc_sockets
+from .bundle import Bundle
+
+__all__ = ["OrphanReaper", "alive", "listening_sockets", "remove_empty_cgroup", "remove_stray_shims", "stray_shims",
+           "task_cgroup", "zombie_children"]
 
 log = logging.getLogger("pyctrd.runtime")
 
@@ -89,6 +97,43 @@ def listening_sockets(pid: int) -> list[str]:
             if len(fields) >= 8 and fields[6] in inodes and fields[7].startswith("/"):
                 paths.append(fields[7])
     return paths
+
+
+async def remove_stray_shims(address: str, namespace: str, id: str) -> None:
+    """Kill the :func:`stray_shims` of a task and remove their sockets (a killed shim cannot)."""
+    for pid in stray_shims(address, namespace, id):
+        log.warning("killing stray shim %d", pid, extra={"fields": {"id": id, "namespace": namespace}})
+        sockets = listening_sockets(pid)
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+        with contextlib.suppress(OSError):  # let the kernel close its sockets before we look
+            fd = os.pidfd_open(pid)
+            await asyncio.get_running_loop().run_in_executor(None, select.select, [fd], [], [], 5)
+            os.close(fd)
+        for path in sockets:
+            with contextlib.suppress(PyctrdError):
+                await ttrpc_sockets.remove_stale_socket(path)
+
+
+def task_cgroup(bundle: Bundle) -> Cgroup | None:
+    """The cgroup the task's spec names (read it before the bundle goes), if any."""
+    try:
+        return Cgroup.from_spec(json.loads(bundle.read("config.json") or "{}"))
+    except (PyctrdError, OSError, ValueError, AttributeError):
+        return None
+
+
+def remove_empty_cgroup(cgroup: Cgroup) -> None:
+    """After a dead shim's cleanup: a ``runc create`` killed half-way (its shim's caller gone)
+    leaves the task's cgroup with no runc state to delete it. Empty directories go; one still
+    holding processes stays (rmdir refuses) and is reported."""
+    for d in [*cgroup.v1.values(), *([cgroup.unified] if cgroup.unified else [])]:
+        try:
+            os.rmdir(d)
+        except FileNotFoundError:
+            continue
+        except OSError as exc:
+            log.warning("cgroup %s of a dead task left: %s", d, exc.strerror)
 
 
 class OrphanReaper:
