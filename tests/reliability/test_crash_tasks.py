@@ -218,3 +218,21 @@ def test_a_shim_started_by_a_killed_daemon_is_not_left_running(rt: Env, short_tm
 def _try_create(rt: Env) -> None:
     with contextlib.suppress(errdefs.PyctrdError):
         rt.client.tasks.create("ss")
+
+
+def test_a_bundle_delete_cut_off_by_a_crash_is_finished_on_restart(rt: Env) -> None:
+    """A delete renames the bundle to ``.<id>`` and then removes it; killed in between, the
+    hidden directory was skipped by every later start and stayed for good. (Built by hand:
+    the on-disk state such a crash leaves, rootfs mount point included.)"""
+    rt.client.containers.create("hb", spec=rt.spec("hb", "sleep", "1000"))
+    task = rt.client.tasks.create("hb")
+    task.start()  # makes the namespace's bundle directory
+    hidden = rt.state / ".gone"
+    (hidden / "rootfs").mkdir(parents=True)
+    (hidden / "config.json").write_text("{}")
+    rt.restart_daemon(signal.SIGKILL)
+    assert not hidden.exists()
+    again = rt.client.tasks.get("hb")
+    assert again.status().status == "running"  # the live task is left alone
+    again.delete(force=True)
+    rt.client.containers.delete("hb")

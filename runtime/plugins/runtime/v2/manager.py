@@ -47,7 +47,14 @@ from ....errdefs import AlreadyExists, NotFound, PyctrdError, Unavailable
 from ....ttrpc import sockets as ttrpc_sockets
 from .binary import ShimBinary, check_options, resolve_runtime
 from .bundle import Bundle, load_bundle, new_bundle
-from .orphans import OrphanReaper, alive, remove_empty_cgroup, remove_stray_shims, task_cgroup
+from .orphans import (
+    OrphanReaper,
+    alive,
+    remove_empty_cgroup,
+    remove_hidden_bundle,
+    remove_stray_shims,
+    task_cgroup,
+)
 from .shim import ShimTask
 from .shimlog import ShimLog
 
@@ -280,7 +287,10 @@ class TaskManager:
     async def _load_namespace(self, ns_dir: Path) -> None:
         ns = ns_dir.name
         for d in sorted(ns_dir.iterdir()):
-            if not d.is_dir() or d.name.startswith("."):
+            if d.is_dir() and d.name.startswith("."):
+                remove_hidden_bundle(d)  # a delete cut off between its rename and its rmtree
+                continue
+            if not d.is_dir():
                 continue
             bundle, key = load_bundle(self.config.state, ns, d.name), (ns, d.name)
             if not any(d.iterdir()):

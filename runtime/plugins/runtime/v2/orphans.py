@@ -21,14 +21,17 @@ import json
 import logging
 import os
 import select
+import shutil
 import signal
+from pathlib import Path
 
 from ....cgroups import Cgroup
+from ....core import mount
 from ....errdefs import PyctrdError
 from ....ttrpc import sockets as ttrpc_sockets
 from .bundle import Bundle
 
-__all__ = ["OrphanReaper", "alive", "listening_sockets", "remove_empty_cgroup", "remove_stray_shims", "stray_shims",
+__all__ = ["OrphanReaper", "alive", "listening_sockets", "remove_empty_cgroup", "remove_hidden_bundle", "remove_stray_shims", "stray_shims",
            "task_cgroup", "zombie_children"]
 
 log = logging.getLogger("pyctrd.runtime")
@@ -134,6 +137,19 @@ def remove_empty_cgroup(cgroup: Cgroup) -> None:
             continue
         except OSError as exc:
             log.warning("cgroup %s of a dead task left: %s", d, exc.strerror)
+
+
+def remove_hidden_bundle(hidden: Path) -> None:
+    """Finish a bundle delete cut off by a crash: the bundle was renamed to ``.<id>`` (so it no
+    longer looks like a task) but not yet removed. Its rootfs is unmounted first - removing
+    files through a mount would delete the container's own - and if that fails it stays."""
+    try:
+        mount.unmount_all(hidden / "rootfs")
+    except OSError as exc:
+        log.warning("leaving %s: its rootfs cannot be unmounted (%s)", hidden, exc)
+        return
+    log.info("removing %s, left by an interrupted delete", hidden)
+    shutil.rmtree(hidden, ignore_errors=True)
 
 
 class OrphanReaper:
