@@ -9,17 +9,20 @@ verification is committed.
 """
 from __future__ import annotations
 
+import contextlib
+import shutil
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from pyctrd.client.content import ContentProxy
 from pyctrd.core.leases import lease
-from pyctrd.errdefs import FailedPrecondition, InvalidArgument, NotFound, PyctrdError, Unavailable
+from pyctrd.errdefs import FailedPrecondition, InvalidArgument, NotFound, PyctrdError, Unavailable, Unknown
 from pyctrd.remotes import DockerResolver, RetryPolicy, fetch_image
 
 from tests.fixtures.inprocess import InProcessDaemon, inprocess_daemon
-from tests.reliability.figures import record, scaled
+from tests.reliability.figures import SOAK, record, scaled
 from tests.reliability.hostile_registry import Blob, HostileRegistry, Rule, image, index
 
 SECRET = "Hostile-Pa55-w0rd"
@@ -265,9 +268,82 @@ def test_nothing_half_written_is_left_as_content(daemon: InProcessDaemon) -> Non
     record("remotes", "blobs verified after the hostile runs", n, "blobs")
 
 
-@pytest.mark.skip(reason="needs pull (lands with the unpack work)")
-def test_hostile_layers_through_a_pull() -> None:
-    """Seam: the hostile tar corpus (tests/diff/hostile.py) served as the layers of an image by
-    this registry and pulled with unpack: each pull fails with the differ's clear error,
-    nothing is written outside the snapshot directories, and no snapshot or ingest is left
-    once the pull's lease is gone."""
+#: Families that fit a pull: the bombs and sparse monsters rely on the diff tests' small limits.
+PULLABLE = ["dotdot", "absolute", "symlink-write", "symlink-chain", "hardlink-outside", "hardlink-symlink",
+            "devices", "setuid", "duplicates", "truncated", "gzip-trailer", "malformed", "fields"]
+
+
+def _layer_media_type(blob: bytes) -> str:
+    if blob[:2] == b"\x1f\x8b":
+        return "application/vnd.oci.image.layer.v1.tar+gzip"
+    if blob[:4] == b"\x28\xb5\x2f\xfd":
+        return "application/vnd.oci.image.layer.v1.tar+zstd"
+    return "application/vnd.oci.image.layer.v1.tar"
+
+
+def _diff_id(blob: bytes) -> str:
+    import gzip
+    import zlib
+
+    from pyctrd.core import digest as digests
+
+    try:
+        return digests.from_bytes(gzip.decompress(blob) if blob[:2] == b"\x1f\x8b" else blob)
+    except (OSError, EOFError, zlib.error):
+        return digests.from_bytes(blob)  # broken on purpose: the unpack says so
+
+
+@pytest.mark.slow
+@pytest.mark.requires_root
+def test_hostile_layers_through_a_pull(reg: HostileRegistry, daemon: InProcessDaemon, tmp_path: Path) -> None:
+    """The hostile tar corpus (tests/diff/hostile.py) as image layers, pulled and unpacked by
+    the daemon: each pull ends as applying the layer directly does (the same error kind, over
+    the wire) or succeeds confined; nothing outside the daemon's root changes; once the image
+    is gone, no snapshot or ingest is left. CI: a seeded sample; soak: every case."""
+    import json
+    import random
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).parents[1] / "diff"))
+    from difftrees import outside_state
+    from hostile import FAMILIES
+    from pyctrd.core.ocispec import MEDIA_TYPE_OCI_CONFIG, MEDIA_TYPE_OCI_MANIFEST
+
+    cases = [c for f in PULLABLE for c in FAMILIES[f]() if c.limits is None and c.setup is None]
+    cases = cases if SOAK else random.Random(8).sample(cases, 24)
+    c = daemon.client("hostile-pull")
+    work, failures = tmp_path / "work", []
+    for i, case in enumerate(cases):
+        outside = work / "outside"
+        (outside / "dir").mkdir(parents=True, exist_ok=True)
+        (outside / "canary").write_text("precious")
+        blob = case.build(outside)
+        layer = Blob(_layer_media_type(blob), blob)
+        config = Blob(MEDIA_TYPE_OCI_CONFIG, json.dumps({"architecture": "amd64", "os": "linux", "rootfs": {
+            "type": "layers", "diff_ids": [_diff_id(blob)]}}).encode())
+        manifest = Blob(MEDIA_TYPE_OCI_MANIFEST, json.dumps({
+            "schemaVersion": 2, "mediaType": MEDIA_TYPE_OCI_MANIFEST, "config": config.descriptor(),
+            "layers": [layer.descriptor()]}).encode())
+        reg.add(manifest, tag=f"h{i}").add(config, layer)
+        before = outside_state([work, "/etc/passwd", "/evil", "/pwned"], skip=daemon.root)
+        err: PyctrdError | None = None
+        try:
+            c.pull(reg.ref(f"h{i}"), plain_http=True)
+        except PyctrdError as exc:
+            err = exc
+        if outside_state([work, "/etc/passwd", "/evil", "/pwned"], skip=daemon.root) != before:
+            failures.append(f"{case.family}/{case.name}: changed outside the root")
+        if err is not None and (isinstance(err, Unknown) and case.expect is not Unknown or "Traceback" in str(err)):
+            failures.append(f"{case.family}/{case.name}: unclear {err!r}")
+        if case.expect is not None and err is None:
+            failures.append(f"{case.family}/{case.name}: pulled although {case.expect.__name__} was due")
+        with contextlib.suppress(NotFound):
+            c.images.delete(reg.ref(f"h{i}"), sync=True)
+        shutil.rmtree(outside, ignore_errors=True)
+    c.leases.create("gc")
+    c.leases.delete("gc", sync=True)
+    left = list(c.snapshotter("overlayfs").walk())
+    assert not left, left[:5]
+    assert not c.content.list_statuses()
+    assert not failures, "\n".join(failures)
+    record("remotes", "hostile layers through a pull", len(cases))
