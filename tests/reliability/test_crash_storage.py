@@ -8,6 +8,7 @@ their bytes end, or are collected with their lease. Rounds: 3 per test in CI, 25
 """
 from __future__ import annotations
 
+import contextlib
 import random
 import shutil
 import tempfile
@@ -297,10 +298,99 @@ def test_a_killed_daemon_serves_again_with_nothing_written_elsewhere(rig: Rig) -
         assert isinstance(exc, NotFound)
 
 
-@pytest.mark.skip(reason="needs pull (lands with the unpack work)")
-def test_kill_during_pull_and_unpack() -> None:
-    """Seam: kill -9 at a seeded count of acknowledged pull steps - blob fetches, layer applies
-    into a snapshot, the snapshot commits, the image create. After the restart: the database
-    intact; committed blobs whole; the image either complete or absent; half-applied active
-    snapshots and their mounts gone (or collected with the pull's lease); a second pull
-    resumes the cut-off ingests and finishes."""
+def _layer(seed: int, files: int = 6) -> bytes:
+    import io
+    import tarfile
+
+    rng, buf = random.Random(seed), io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tf:
+        for f in range(files):
+            data = rng.randbytes(rng.randrange(1000, 60_000))
+            ti = tarfile.TarInfo(f"d{seed}/f{f}")
+            ti.size, ti.mode, ti.mtime = len(data), 0o644, 1_500_000_000
+            tf.addfile(ti, io.BytesIO(data))
+    return buf.getvalue()
+
+
+def _puller(address: str, refs: list[str], killer: Killer, done: set[str], lock: threading.Lock, i: int) -> None:
+    cl = Client(address, "crash")
+    try:
+        for n in range(6):
+            ref = refs[(i + n) % len(refs)]
+            cl.pull(ref, plain_http=True, progress=lambda p: killer.ack(), on_unpack=lambda *a: killer.ack())
+            with lock:
+                done.add(ref)
+            killer.ack()
+            with contextlib.suppress(NotFound):
+                cl.images.delete(ref, sync=True)
+            with lock:
+                done.discard(ref)
+            killer.ack()
+    finally:
+        cl.close()
+
+
+@pytest.mark.slow
+@pytest.mark.requires_root
+def test_kill_during_pull_and_unpack(rig: Rig) -> None:
+    """Three clients pull and unpack images sharing layers (a registry in memory) and remove
+    them again, while the daemon is killed at a seeded count of pull steps. After each
+    restart: the database intact; an image either whole (every blob there and readable) or
+    absent; once the dead pulls' leases are gone, no active snapshot and no mount is left;
+    and every image pulls and unpacks again."""
+    from tests.reliability.hostile_registry import HostileRegistry, image
+
+    reg = HostileRegistry()
+    refs = []
+    for k in range(3):  # three images: one layer of their own, two shared
+        manifest, blobs = image([_layer(100), _layer(101), _layer(k)])
+        reg.add(manifest, tag=f"i{k}").add(*blobs)
+        refs.append(reg.ref(f"i{k}"))
+    mid = 0
+    try:
+        for rnd in range(scaled(2, 15)):
+            rng = random.Random(4000 + rnd)
+            killer = Killer(rig.daemon.pid, at=rng.randrange(5, 80))
+            done: set[str] = set()
+            work = partial(_puller, rig.daemon.address, refs, killer, done, threading.Lock())
+            assert not run_workers(3, work, killer)
+            mid += killer.finish()
+            rig.restart()
+            assert integrity(rig.daemon.root) == "ok"
+            c = rig.client()
+            for img in c.images.list():  # whatever image exists is whole
+                for d in _walk_blobs(c, img.target):
+                    r = c.content.reader_at(d)
+                    assert digests.from_bytes(r.read_at(0, r.size)) == d
+                    r.close()
+            for lease_ in c.leases.list():  # the dead pulls' leases: their extract-… snapshots go
+                c.leases.delete(lease_.id, sync=True)
+            sn = c.snapshotter("overlayfs")
+            active = [i for i in sn.walk() if i.kind.name == "ACTIVE"]
+            assert not active, active
+            mounts = [m for m in Path("/proc/self/mountinfo").read_text().splitlines() if str(rig.base) in m]
+            assert not mounts, mounts
+            for ref in refs:  # and every image pulls again
+                c.pull(ref, plain_http=True)
+            for ref in refs:
+                c.images.delete(ref, sync=True)
+            assert not list(sn.walk()), "snapshots left after the images went"
+    finally:
+        reg.close()
+    record("faults", "kill -9 during pull and unpack", scaled(2, 15), "crashes survived")
+    assert mid >= scaled(2, 15) - 1
+
+
+def _walk_blobs(c: Client, target: Descriptor) -> list[str]:
+    import json
+
+    out, todo = [], [target]
+    while todo:
+        d = todo.pop()
+        out.append(d.digest)
+        if "manifest" in d.media_type:
+            r = c.content.reader_at(d.digest)
+            doc = json.loads(r.read_at(0, r.size))
+            r.close()
+            todo += [Descriptor(x["mediaType"], x["digest"], x["size"]) for x in [doc["config"], *doc["layers"]]]
+    return out
