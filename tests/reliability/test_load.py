@@ -190,8 +190,59 @@ def test_lifecycles_under_load_leave_nothing(rt: Env) -> None:
     print(f"\n[load] {total} operations in {elapsed:.1f}s; {dict(tally.ops)}")
 
 
-@pytest.mark.skip(reason="needs pull (lands with the unpack work)")
-def test_concurrent_pulls_of_overlapping_images() -> None:
-    """Seam: the pull-like writers above, as real pulls with unpack of images sharing layers:
-    shared blobs and committed snapshots exist once, every pull succeeds, and no active
-    snapshot, mount or ingest is left."""
+@pytest.mark.slow
+@pytest.mark.requires_root
+def test_concurrent_pulls_of_overlapping_images(short_tmp: Path) -> None:
+    """Six clients pull and unpack three images that share two of their three layers, at the
+    same time, again and again: every pull succeeds; each blob and each committed snapshot
+    exists once; nothing is left active; removing the images leaves no snapshot, blob or ingest."""
+    from tests.fixtures.daemon import start_daemon
+    from tests.reliability.hostile_registry import HostileRegistry, image
+    from tests.reliability.test_crash_storage import _layer
+
+    reg = HostileRegistry()
+    refs, blobs = [], set()
+    for k in range(3):
+        manifest, parts = image([_layer(200), _layer(201), _layer(300 + k)])
+        reg.add(manifest, tag=f"p{k}").add(*parts)
+        refs.append(reg.ref(f"p{k}"))
+        blobs |= {manifest.digest, *(b.digest for b in parts)}
+    d = start_daemon(short_tmp)
+    tally = Tally()
+    rounds = scaled(3, 25)
+
+    def puller(w: int) -> None:
+        c = Client(d.address, "pulls")
+        try:
+            for n in range(rounds):
+                ref = refs[(w + n) % 3]
+                try:
+                    c.pull(ref, plain_http=True)
+                    tally.ok("pull")
+                except errdefs.PyctrdError as exc:
+                    tally.failed(ref, exc)
+        finally:
+            c.close()
+
+    try:
+        threads = [threading.Thread(target=puller, args=(w,)) for w in range(6)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(600)
+            assert not t.is_alive()
+        assert not tally.failures, "\n".join(tally.failures[:20])
+        c = d.client("pulls")
+        assert sorted(i.digest for i in c.content.walk()) == sorted(blobs)  # each blob once
+        sn = c.snapshotter("overlayfs")
+        infos = list(sn.walk())
+        assert all(i.kind.name == "COMMITTED" for i in infos), [i for i in infos if i.kind.name != "COMMITTED"]
+        assert len(infos) == len({i.name for i in infos}) == 2 + 3  # shared chain of 2, one top each
+        assert not c.content.list_statuses()
+        for ref in refs:
+            c.images.delete(ref, sync=True)
+        assert not list(sn.walk()) and not list(c.content.walk())
+    finally:
+        reg.close()
+        assert d.stop() == 0
+    record("load", "concurrent pulls of overlapping images (6 clients)", tally.ops["pull"], "pulls")
