@@ -192,3 +192,22 @@ def test_diff_with_mounts_that_cannot_be_mounted(channel: grpc.Channel, tail: st
     out = call(channel, method(tail), req.SerializeToString())
     assert out.code in ("INVALID_ARGUMENT", "NOT_FOUND"), out
     assert "OSError" not in out.details and "Errno" not in out.details, out
+
+
+def test_a_full_database_reports_itself_not_a_failed_rollback(tmp_path: Path) -> None:
+    """SQLite ends a transaction by itself when the database is full; the ROLLBACK that
+    followed failed ("cannot rollback - no transaction is active") and hid the real error."""
+    import sqlite3
+
+    from pyctrd.plugins.metadata.sqlite.db import DB
+
+    db = DB(tmp_path / "meta.db")
+    db._conn.execute("PRAGMA max_page_count = 60")  # a full disk, for this connection
+    with pytest.raises(sqlite3.OperationalError, match="database or disk is full"):
+        for i in range(1000):
+            with db.update() as c:
+                c.execute("INSERT INTO namespaces(name, created_at, updated_at) VALUES (?, 't', 't')",
+                          (f"n{i}" + "x" * 4000,))
+    assert db.integrity_check() == "ok"
+    with db.update() as c:  # and the connection is usable again
+        c.execute("DELETE FROM namespaces")
