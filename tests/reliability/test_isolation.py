@@ -9,6 +9,7 @@ with ``namespace==B`` carry nothing of A's.
 from __future__ import annotations
 
 import signal
+from pathlib import Path
 
 import pytest
 from pyctrd import errdefs
@@ -135,8 +136,40 @@ def test_every_service_keeps_namespaces_apart(rt: Env) -> None:
     record("isolation", "cross-namespace requests refused (NotFound)", n[0])
 
 
-@pytest.mark.skip(reason="needs the snapshots service (lands with the unpack work)")
-def test_snapshots_keep_namespaces_apart() -> None:
-    """Seam: a snapshot (key and committed name) made in A must be NotFound from B for Stat,
-    Mounts, Remove, Commit, View/Prepare on it as parent, Usage and Walk - once
-    containerd.services.snapshots.v1 is served."""
+def test_snapshots_keep_namespaces_apart(short_tmp: Path) -> None:
+    """A snapshot (active key and committed name) made in A is NotFound from B for every
+    call that names it - also as a parent - and B's snapshot of the same key is its own."""
+    from pyctrd.core.snapshots import Info as SnapInfo
+
+    from tests.fixtures.daemon import start_daemon
+
+    d = start_daemon(short_tmp)
+    n = [0]
+    try:
+        a, b = d.client("sa").snapshotter("native"), d.client("sb").snapshotter("native")
+        d.client("sa").leases.create("l")
+        d.client("sb").leases.create("l")
+        with lease("l"):
+            a.prepare("base-key", labels={"owner": "a"})
+            a.commit("base", "base-key", labels={"owner": "a"})
+            a.prepare("ka", "base")
+            _not_found(lambda: b.stat("ka"), n)
+            _not_found(lambda: b.stat("base"), n)
+            _not_found(lambda: b.mounts("ka"), n)
+            _not_found(lambda: b.usage("ka"), n)
+            _not_found(lambda: b.remove("ka"), n)
+            _not_found(lambda: b.remove("base"), n)
+            _not_found(lambda: b.commit("stolen", "ka"), n)
+            _not_found(lambda: b.prepare("kb", "base"), n)
+            _not_found(lambda: b.view("vb", "base"), n)
+            _not_found(lambda: b.update(SnapInfo(name="base", labels={"owner": "b"}), ["labels.owner"]), n)
+            assert not {i.name for i in b.walk()} & {"ka", "base", "base-key"}
+            b.prepare("ka")  # B's own snapshot of that key
+            assert b.stat("ka").parent == "" and a.stat("ka").parent == "base"
+            b.remove("ka")
+        assert a.stat("base").labels == {"owner": "a"} and a.stat("ka").kind.name == "ACTIVE"
+        a.remove("ka")
+        a.remove("base")
+    finally:
+        assert d.stop() == 0
+    record("isolation", "cross-namespace snapshot requests refused (NotFound)", n[0])
