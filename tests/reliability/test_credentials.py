@@ -67,10 +67,16 @@ def test_credentials_stay_out_of_logs_events_labels_and_errors(
                 errors.append(f"{type(exc).__name__}: {exc}")
             result = fetch_image(DockerResolver(credentials=reg.credentials), reg.ref("layered"), c.content)
             c.images.create(result.image({"source": reg.host}))
+        # the client's pull, as pyctr runs it (--user name:secret): wrong, then right
+        try:
+            c.pull(reg.ref("busybox"), plain_http=True, user=f"{USER}:{WRONG}")
+        except PyctrdError as exc:
+            errors.append(f"{type(exc).__name__}: {exc}")
+        c.pull(reg.ref("busybox"), plain_http=True, user=f"{USER}:{PASSWORD}")
         events.wait("/images/create")
         assert result.fetched
         if auth == "htpasswd":
-            assert errors, "the wrong password was not refused"
+            assert len(errors) == 2, "the wrong password was not refused"
     finally:
         events.close()
     labels = [f"{k}={v}" for i in c.content.walk() for k, v in i.labels.items()]
