@@ -178,13 +178,15 @@ def test_out_of_range_timestamps_are_invalid_argument(channel: grpc.Channel, tai
 
 
 @pytest.mark.requires_root
+@pytest.mark.parametrize("fstype", ["", "nosuchfs"])
 @pytest.mark.parametrize("tail", ["Diff/Diff", "Diff/Apply"])
-def test_diff_with_mounts_that_cannot_be_mounted(channel: grpc.Channel, tail: str) -> None:
-    """Mounts mount(2) refuses made the walking differ raise a bare OSError (UNKNOWN)."""
+def test_diff_with_mounts_that_cannot_be_mounted(channel: grpc.Channel, tail: str, fstype: str) -> None:
+    """Mounts mount(2) refuses made the walking differ raise a bare OSError (UNKNOWN); an
+    unknown file system type (ENODEV) stayed UNKNOWN after that (found by the soak's fuzzing)."""
     from pyctrd._api.containerd.api.services.diff.v1 import diff_pb2
     from pyctrd._api.containerd.api.types import descriptor_pb2, mount_pb2
 
-    bad = [mount_pb2.Mount(type="", source="", options=[])]
+    bad = [mount_pb2.Mount(type=fstype, source="x", options=[])]
     if tail == "Diff/Diff":
         req = diff_pb2.DiffRequest(left=bad, right=bad)
     else:

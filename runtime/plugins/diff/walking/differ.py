@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import errno
 import os
 import time
 from collections.abc import Iterator, Mapping, Sequence
@@ -30,7 +31,7 @@ from ....core.ocispec import (
     MEDIA_TYPE_OCI_LAYER_ZSTD,
     Descriptor,
 )
-from ....errdefs import AlreadyExists, PyctrdError, map_exceptions
+from ....errdefs import AlreadyExists, InvalidArgument, PyctrdError, map_exceptions
 from ....errdefs import NotImplemented as NotImplementedErr
 
 __all__ = ["APPLY_MEDIA_TYPES", "WalkingDiff", "readonly_mounts"]
@@ -98,12 +99,15 @@ def _overlay_paths(mounts: Sequence[Mount]) -> tuple[str, list[str]] | None:
 
 @contextlib.contextmanager
 def _mount_errors() -> Iterator[None]:
-    """mount(2) refusing a caller's mounts is the caller's error, not UNKNOWN: the errno's kind
-    (EINVAL: InvalidArgument, ENOENT: NotFound, ...) with mount's own message."""
+    """mount(2) refusing a caller's mounts is the caller's error, not UNKNOWN: an unknown file
+    system type (ENODEV) or the errno's kind (EINVAL: InvalidArgument, ENOENT: NotFound, ...),
+    with mount's own message."""
     try:
         yield
     except OSError as exc:
-        with map_exceptions(exc.strerror or str(exc)):
+        if exc.errno in (errno.ENODEV, errno.ENOTBLK):  # no such file system type / not a block device
+            raise InvalidArgument(exc.strerror or str(exc)) from None
+        with map_exceptions():  # the kind by errno; mount's own message (it names the mount)
             raise
 
 
