@@ -48,6 +48,7 @@ if TYPE_CHECKING:  # annotations only: a shim's start-up imports neither typing'
 __all__ = [
     "CODES",
     "GRPC_CODES",
+    "MAX_MESSAGE",
     "AlreadyExists",
     "Code",
     "FailedPrecondition",
@@ -57,6 +58,7 @@ __all__ = [
     "PyctrdError",
     "Unavailable",
     "Unknown",
+    "fit_message",
     "from_grpc",
     "from_status",
     "grpc_errors",
@@ -189,8 +191,38 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
+#: Budget for a status message on the wire, in percent-encoded bytes (gRPC sends the
+#: message in a trailer; a client refuses a call's metadata over 16 KiB, and some of the
+#: time over its 8 KiB soft limit, with RESOURCE_EXHAUSTED "Stream removed" instead of
+#: the error).
+MAX_MESSAGE = 4096
+
+
+def _wire_cost(ch: str) -> int:
+    # grpc-message percent-encodes every byte outside printable ASCII (and '%' itself).
+    return 1 if " " <= ch <= "~" and ch != "%" else 3 * len(ch.encode("utf-8", "surrogatepass"))
+
+
+def fit_message(message: str, budget: int = MAX_MESSAGE) -> str:
+    """``message``, cut short when it would not fit in a status trailer (a huge ID echoed back).
+
+    >>> fit_message("short")
+    'short'
+    >>> fit_message('container "' + "x" * 70000 + '": not found')[-24:]
+    'xx… (70023 chars in all)'
+    """
+    cost = 0
+    for i, ch in enumerate(message):
+        cost += _wire_cost(ch)
+        if cost > budget - 64:
+            return f"{message[:i]}… ({len(message)} chars in all)"
+    return message
+
+
 def to_status(exc: BaseException) -> tuple[Code, str]:
     """The status code and message a server sends for ``exc`` (gRPC or ttrpc).
+
+    Messages too long for a status trailer are cut short (:func:`fit_message`).
 
     >>> to_status(NotFound("image x"))
     (<Code.NOT_FOUND: 5>, 'image x: not found')
@@ -199,8 +231,8 @@ def to_status(exc: BaseException) -> tuple[Code, str]:
     """
     for kind in type(exc).__mro__:
         if kind in CODES:
-            return CODES[kind], str(exc)
-    return Code.UNKNOWN, str(exc) or type(exc).__name__
+            return CODES[kind], fit_message(str(exc))
+    return Code.UNKNOWN, fit_message(str(exc) or type(exc).__name__)
 
 
 def from_status(code: int | None, message: str) -> PyctrdError:
@@ -250,7 +282,7 @@ def _abort_code(exc: BaseException) -> tuple[grpc.StatusCode, str]:
         return to_grpc(exc)
     import grpc
 
-    return grpc.StatusCode.UNKNOWN, f"{type(exc).__name__}: {exc}"
+    return grpc.StatusCode.UNKNOWN, fit_message(f"{type(exc).__name__}: {exc}")
 
 
 def _wrap(method: Callable[..., Any]) -> Callable[..., Any]:

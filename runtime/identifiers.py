@@ -29,5 +29,5 @@ def validate(s: str) -> None:
         raise InvalidArgument("identifier must not be empty")
     if len(s) > MAX_LENGTH:
         raise InvalidArgument(f"identifier {s[:MAX_LENGTH]!r}... greater than maximum length ({MAX_LENGTH} characters)")
-    if not _RE.match(s):
+    if not _RE.fullmatch(s):
         raise InvalidArgument(f'identifier "{s}" must match {PATTERN}')

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import builtins
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from datetime import UTC, datetime
 
 from .._api.containerd.api.services.leases.v1 import leases_pb2 as pb
 from .._api.containerd.api.services.leases.v1 import leases_pb2_grpc as pb_grpc
 from ..core import leases as leases_
 from ..core.leases import Lease, Resource
+from ..errdefs import PyctrdError
 from .connection import Connection
 
 __all__ = ["LeasesClient"]
@@ -75,5 +76,10 @@ class LeasesClient:
         try:
             with leases_.lease(created.id):
                 yield created
-        finally:
-            self.delete(created.id, sync=sync_delete)
+        except BaseException:
+            # the block's own error is the one to report: a delete failing too (a full disk
+            # fails both) must not replace it - the lease then simply expires
+            with suppress(PyctrdError):
+                self.delete(created.id, sync=sync_delete)
+            raise
+        self.delete(created.id, sync=sync_delete)

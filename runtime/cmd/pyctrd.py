@@ -21,6 +21,7 @@ from pathlib import Path
 
 from .. import __version__
 from ..config import ConfigError, Loaded, load, to_toml
+from ..config.check import check_values
 from ..config.schema import Config
 from ..errdefs import PyctrdError
 
@@ -130,6 +131,10 @@ async def serve(loaded: Loaded) -> int:
         log.error("pyctrd: %s", exc)
         await daemon.stop(0)
         return 1
+    except Exception:  # a bug: still shut down what started (sockets, plugins) before exiting
+        log.exception("pyctrd: start failed")
+        await daemon.stop(0)
+        return 1
     await stop.wait()
     await daemon.stop()
     return 0
@@ -144,6 +149,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     try:
         loaded = load_config(args)
+        if args.command != "config":
+            check_values(loaded)
     except ConfigError as exc:
         print(f"pyctrd: {exc}", file=sys.stderr)
         return 2
@@ -151,6 +158,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.what == "default":
             loaded = Loaded(Config())
         try:
+            if args.what == "dump":
+                check_values(loaded)
             print_config(loaded, args.what)
         except ConfigError as exc:
             print(f"pyctrd: {exc}", file=sys.stderr)

@@ -162,6 +162,8 @@ def loads(text: str, *, file: str = "") -> Loaded:
     except tomllib.TOMLDecodeError as exc:
         m = re.search(r"\(at line (\d+)", str(exc))
         raise ConfigError(f"invalid TOML: {exc}", file=file, line=int(m.group(1)) if m else None) from None
+    except RecursionError:  # tomllib recurses once per level of nested arrays and tables
+        raise ConfigError("invalid TOML: nested too deeply", file=file) from None
     version = data.get("version", 1)
     if version != 2:
         raise ConfigError(f"unsupported config version {version!r}: pyctrd reads version 2 "
@@ -178,6 +180,8 @@ def load(path: str | Path) -> Loaded:
         text = p.read_text()
     except OSError as exc:
         raise ConfigError(f"cannot read config: {exc.strerror}", file=str(p)) from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"not UTF-8 text (byte {exc.start})", file=str(p)) from None
     loaded = loads(text, file=str(p))
     for imp in loaded.config.imports:
         ip = p.parent / imp
@@ -187,8 +191,12 @@ def load(path: str | Path) -> Loaded:
         except OSError as exc:
             raise ConfigError(f"cannot read import {imp}: {exc.strerror}", file=str(p),
                               key="imports", line=find_line(text, ["imports"])) from None
+        except UnicodeDecodeError as exc:
+            raise ConfigError(f"not UTF-8 text (byte {exc.start})", file=str(ip)) from None
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"invalid TOML: {exc}", file=str(ip)) from None
+        except RecursionError:
+            raise ConfigError("invalid TOML: nested too deeply", file=str(ip)) from None
         idata.pop("version", None)
         sub = Loaded(loaded.config, text=itext, file=str(ip))
         loaded.config = decode(Config, idata, path=[], loaded=sub, base=loaded.config)

@@ -27,14 +27,14 @@ _OTHER = re.compile(r"^(sha384:[a-f0-9]{96}|sha512:[a-f0-9]{128})$")
 
 
 def is_digest(s: str) -> bool:
-    return bool(_RE.match(s))
+    return bool(_RE.fullmatch(s))
 
 
 def validate(s: str) -> str:
     """Return ``s`` if it is a sha256 digest; InvalidArgument otherwise (NotImplemented for sha512)."""
-    if _RE.match(s):
+    if _RE.fullmatch(s):
         return s
-    if _OTHER.match(s):
+    if _OTHER.fullmatch(s):
         from ..errdefs import NotImplemented as _NI
 
         raise _NI(f"digest algorithm of {s[:12]}… (only sha256)")

@@ -19,9 +19,9 @@ import json
 from typing import Any as _Any
 
 from google.protobuf import any_pb2, message_factory, symbol_database
-from google.protobuf.message import Message
+from google.protobuf.message import DecodeError, Message
 
-from ..errdefs import NotFound
+from ..errdefs import InvalidArgument, NotFound
 
 __all__ = ["OCI_SPEC_URL", "pack", "pack_json", "register_events", "type_url", "unpack", "unpack_json"]
 
@@ -63,11 +63,34 @@ def pack_json(url: str, obj: _Any) -> any_pb2.Any:
 
 
 def unpack_json(a: any_pb2.Any) -> _Any:
-    return json.loads(a.value or b"null")
+    """The JSON document inside ``a`` (None when empty).
+
+    >>> unpack_json(any_pb2.Any(type_url=OCI_SPEC_URL, value=b"{"))
+    Traceback (most recent call last):
+    ...
+    pyctrd.errdefs.InvalidArgument: types.containerd.io/opencontainers/runtime-spec/1/Spec: value is not JSON: ...
+
+    Raises:
+        InvalidArgument: the value is not JSON.
+    """
+    try:
+        return json.loads(a.value or b"null")
+    except (ValueError, RecursionError) as exc:  # UnicodeDecodeError is a ValueError
+        raise InvalidArgument(f"{a.type_url[:200]}: value is not JSON: {str(exc)[:200]}") from None
 
 
 def unpack(a: any_pb2.Any) -> Message:
-    """The message inside ``a``; NotFound if its type is unknown here."""
+    """The message inside ``a``.
+
+    >>> unpack(any_pb2.Any(type_url="containerd.events.TaskExit", value=b"\\xff"))
+    Traceback (most recent call last):
+    ...
+    pyctrd.errdefs.InvalidArgument: containerd.events.TaskExit: value does not decode: ...
+
+    Raises:
+        NotFound: the type is unknown here.
+        InvalidArgument: the value is not that type's encoding.
+    """
     name = a.type_url.rsplit("/", 1)[-1]
     try:
         desc = symbol_database.Default().pool.FindMessageTypeByName(name)
@@ -78,5 +101,8 @@ def unpack(a: any_pb2.Any) -> Message:
         except KeyError:
             raise NotFound(f"type with url {a.type_url}") from None
     msg = message_factory.GetMessageClass(desc)()
-    msg.ParseFromString(a.value)
+    try:
+        msg.ParseFromString(a.value)
+    except DecodeError as exc:
+        raise InvalidArgument(f"{a.type_url[:200]}: value does not decode: {exc}") from None
     return msg

@@ -29,16 +29,19 @@ import logging
 import os
 import socket
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import grpc
 
 from ..config import Config, Loaded
-from ..errdefs import FailedPrecondition, Unavailable
+from ..errdefs import FailedPrecondition, InvalidArgument, Unavailable
 from ..plugin import REGISTRY, InitContext, Plugin, PluginSet, Registry, types
 from ..plugins.events.exchange import Exchange
 from ..ttrpc import Server as TTRPCServer
+from .decode import DecodeErrors
 from .metrics import CallCounter, MetricsServer, render
 from .plugin_config import is_disabled, plugin_configs
 from .systemd import notify
@@ -60,6 +63,16 @@ def socket_in_use(path: str) -> bool:
         return False
     finally:
         s.close()
+
+
+@contextmanager
+def _host_path(what: str, path: str) -> Iterator[None]:
+    """OSErrors while making the daemon's own directories: a clean failure naming the path."""
+    try:
+        yield
+    except OSError as exc:
+        where = f" ({exc.filename})" if exc.filename and str(exc.filename) != path else ""
+        raise FailedPrecondition(f"{what} {path}: {exc.strerror or exc}{where}") from None
 
 
 class Daemon:
@@ -85,12 +98,27 @@ class Daemon:
         return f"<Daemon {self.address} plugins={ok}/{len(self.plugins)} ok>"
 
     # -- boot ---------------------------------------------------------------------------
+    def _check_paths(self) -> None:
+        # containerd's CreateTopLevelDirectories rules, before anything is made
+        cfg = self.config
+        if not cfg.root:
+            raise InvalidArgument("root must be specified")
+        if not cfg.state:
+            raise InvalidArgument("state must be specified")
+        if not cfg.grpc.address:
+            raise InvalidArgument("grpc address must be specified")
+        if os.path.abspath(cfg.root) == os.path.abspath(cfg.state):
+            raise InvalidArgument("root and state must be different paths")
+
     def _prepare_host(self) -> None:
         cfg = self.config
-        for d in (cfg.root, cfg.state):
-            Path(d).mkdir(parents=True, exist_ok=True)
-            os.chmod(d, 0o711)
-        fd = os.open(os.path.join(cfg.root, "pyctrd.lock"), os.O_RDWR | os.O_CREAT, 0o600)
+        for what, d in (("root", cfg.root), ("state", cfg.state)):
+            with _host_path(what, d):
+                Path(d).mkdir(parents=True, exist_ok=True)
+                os.chmod(d, 0o711)
+        lock = os.path.join(cfg.root, "pyctrd.lock")
+        with _host_path("lock file", lock):
+            fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o600)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -145,8 +173,10 @@ class Daemon:
             if socket_in_use(addr):
                 raise Unavailable(f"another daemon is already serving on {addr}")
             log.info("removing stale socket %s", addr)
-            os.unlink(addr)
-        Path(addr).parent.mkdir(parents=True, exist_ok=True)
+            with _host_path("stale socket", addr):
+                os.unlink(addr)
+        with _host_path("socket directory", str(Path(addr).parent)):
+            Path(addr).parent.mkdir(parents=True, exist_ok=True)
 
     async def _serve_ttrpc(self) -> None:
         cfg = self.config
@@ -154,7 +184,8 @@ class Daemon:
         for p in self.plugins:
             if p.status == "ok" and hasattr(p.instance, "register_ttrpc"):
                 p.instance.register_ttrpc(self.ttrpc_server)
-        await self.ttrpc_server.serve_unix(cfg.ttrpc_address, 0o660, cfg.ttrpc.uid, cfg.ttrpc.gid)
+        with _host_path("ttrpc socket", cfg.ttrpc_address):
+            await self.ttrpc_server.serve_unix(cfg.ttrpc_address, 0o660, cfg.ttrpc.uid, cfg.ttrpc.gid)
 
     async def _start_plugins(self) -> None:
         for p in self.plugins:
@@ -171,7 +202,7 @@ class Daemon:
     async def _serve_grpc(self) -> None:
         g = self.config.grpc
         self.server = grpc.aio.server(
-            interceptors=[self.calls],
+            interceptors=[self.calls, DecodeErrors()],
             options=[("grpc.max_receive_message_length", g.max_recv_message_size),
                      ("grpc.max_send_message_length", g.max_send_message_size),
                      ("grpc.so_reuseport", 0)])
@@ -183,9 +214,10 @@ class Daemon:
             os.unlink(tmp)
         self.server.add_insecure_port(f"unix:{tmp}")
         await self.server.start()
-        os.chmod(tmp, 0o660)
-        os.chown(tmp, g.uid, g.gid)
-        os.replace(tmp, self.address)  # clients never see a half-made socket
+        with _host_path("grpc socket", self.address):
+            os.chmod(tmp, 0o660)
+            os.chown(tmp, g.uid, g.gid)
+            os.replace(tmp, self.address)  # clients never see a half-made socket
         self._bound = True
         health = self.plugins.find(types.GRPC, "healthcheck")
         if health and health.status == "ok":
@@ -193,6 +225,7 @@ class Daemon:
 
     async def start(self) -> None:
         t0 = time.perf_counter()
+        self._check_paths()
         self._check_address()
         self._prepare_host()
         self.exchange = Exchange(asyncio.get_running_loop())

@@ -83,4 +83,12 @@ def to_timestamp(dt: datetime | str | None) -> timestamp_pb2.Timestamp:
 
 
 def from_timestamp(ts: timestamp_pb2.Timestamp) -> datetime:
-    return ts.ToDatetime(tzinfo=UTC)
+    """A request's timestamp as a datetime.
+
+    Raises:
+        InvalidArgument: outside what a Timestamp may hold (years 1-9999, nanos 0-999999999).
+    """
+    try:
+        return ts.ToDatetime(tzinfo=UTC)
+    except (ValueError, OverflowError) as exc:
+        raise errdefs.InvalidArgument(f"timestamp: {exc}") from None

@@ -22,6 +22,7 @@ the kernel kills them; without one the shim does (``runc kill --all SIGKILL``).
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import logging
 import os
@@ -58,6 +59,20 @@ def timestamp(ns: int) -> timestamp_pb2.Timestamp:
     return timestamp_pb2.Timestamp(seconds=ns // 10**9, nanos=ns % 10**9)
 
 
+def _completes(method: Callable[..., Coroutine[Any, Any, Any]]) -> Callable[..., Coroutine[Any, Any, Any]]:
+    """A call that changes state runs to its end even when the caller hangs up (a daemon
+    killed mid-call): cancelled half-way, runc may have started, killed or deleted the
+    container while the shim never recorded it - a "created" task that runc runs, which
+    no delete can remove. The answer is simply dropped."""
+
+    @functools.wraps(method)
+    async def call(self: TaskService, r: Any) -> Any:
+        task = self._spawn(method(self, r))
+        return await asyncio.shield(task)
+
+    return call
+
+
 class TaskService:
     """The shim's Task service for any number of containers (one, unless grouped).
 
@@ -76,18 +91,23 @@ class TaskService:
         self.publisher, self.reaper, self._shutdown = publisher, reaper, shutdown
         self.containers: dict[str, Container] = {}
         self._lifecycle = asyncio.Lock()
-        self._background: set[asyncio.Task[None]] = set()
+        self._background: set[asyncio.Task[Any]] = set()
         self._exits = reaper.subscribe()
         self._spawn(self._exit_loop())
 
     def __repr__(self) -> str:
         return f"<TaskService {self.namespace} containers={sorted(self.containers)}>"
 
-    def _spawn(self, coro: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
+    def _spawn(self, coro: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
         task = asyncio.get_running_loop().create_task(coro)
         self._background.add(task)
-        task.add_done_callback(self._background.discard)
+        task.add_done_callback(self._done)
         return task
+
+    def _done(self, task: asyncio.Task[Any]) -> None:
+        self._background.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            pass  # retrieved here: a call whose caller hung up has nobody else to hear it
 
     def _container(self, id: str) -> Container:
         try:
@@ -129,6 +149,7 @@ class TaskService:
 
     # --- lifecycle -------------------------------------------------------------------------
 
+    @_completes
     async def Create(self, r: api.CreateTaskRequest) -> api.CreateTaskResponse:
         if r.id in self.containers:
             raise AlreadyExists(f"container {r.id}")
@@ -144,6 +165,7 @@ class TaskService:
                 pid=c.init.pid))
         return api.CreateTaskResponse(pid=c.init.pid)
 
+    @_completes
     async def Start(self, r: api.StartRequest) -> api.StartResponse:
         c = self._container(r.id)
         p = c.process(r.exec_id)
@@ -157,6 +179,7 @@ class TaskService:
                 self.publisher.publish(events.TaskStart(container_id=c.id, pid=p.pid))
         return api.StartResponse(pid=p.pid)
 
+    @_completes
     async def Exec(self, r: api.ExecProcessRequest) -> empty_pb2.Empty:
         c = self._container(r.id)
         if r.exec_id in c.execs:
@@ -172,6 +195,7 @@ class TaskService:
         self.publisher.publish(events.TaskExecAdded(container_id=c.id, exec_id=r.exec_id))
         return EMPTY
 
+    @_completes
     async def Delete(self, r: api.DeleteRequest) -> api.DeleteResponse:
         c = self._container(r.id)
         p = c.process(r.exec_id)
@@ -200,23 +224,27 @@ class TaskService:
 
     # --- control ---------------------------------------------------------------------------
 
+    @_completes
     async def Kill(self, r: api.KillRequest) -> empty_pb2.Empty:
         p = self._container(r.id).process(r.exec_id)
         await p.kill(r.signal, r.all)
         return EMPTY
 
+    @_completes
     async def Pause(self, r: api.PauseRequest) -> empty_pb2.Empty:
         c = self._container(r.id)
         await c.init.pause()
         self.publisher.publish(events.TaskPaused(container_id=c.id))
         return EMPTY
 
+    @_completes
     async def Resume(self, r: api.ResumeRequest) -> empty_pb2.Empty:
         c = self._container(r.id)
         await c.init.resume()
         self.publisher.publish(events.TaskResumed(container_id=c.id))
         return EMPTY
 
+    @_completes
     async def Update(self, r: api.UpdateTaskRequest) -> empty_pb2.Empty:
         c = self._container(r.id)
         await c.init.update(typeurl.unpack_json(r.resources) or {})

@@ -236,11 +236,15 @@ def _apply_options(data: bytes, pid: int) -> None:
     from google.protobuf import any_pb2
 
     from .._api.containerd.runtime.v2.runc.options import oci_pb2
+    from ..errdefs import InvalidArgument
 
-    wrapped = any_pb2.Any.FromString(data)
-    if not wrapped.type_url.endswith("containerd.runc.v1.Options"):
-        return
-    cgroup = oci_pb2.Options.FromString(wrapped.value).shim_cgroup
+    try:
+        wrapped = any_pb2.Any.FromString(data)
+        if not wrapped.type_url.endswith("containerd.runc.v1.Options"):
+            return
+        cgroup = oci_pb2.Options.FromString(wrapped.value).shim_cgroup
+    except Exception as exc:  # noqa: BLE001 - protobuf's DecodeError: an error, not a traceback
+        raise InvalidArgument(f"runtime options on stdin do not decode: {exc}") from None
     if cgroup:
         from ..cgroups import Cgroup
 

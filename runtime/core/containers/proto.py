@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from google.protobuf import any_pb2, timestamp_pb2
 
 from ..._api.containerd.api.services.containers.v1 import containers_pb2 as pb
+from ...errdefs import InvalidArgument
 from . import Container, RuntimeInfo
 
 __all__ = ["from_proto", "to_proto"]
@@ -50,7 +51,12 @@ def to_proto(c: Container) -> pb.Container:
 
 def from_proto(p: pb.Container) -> Container:
     def when(ts: timestamp_pb2.Timestamp, field: str) -> datetime | None:
-        return ts.ToDatetime(tzinfo=UTC) if p.HasField(field) else None
+        if not p.HasField(field):
+            return None
+        try:
+            return ts.ToDatetime(tzinfo=UTC)
+        except (ValueError, OverflowError) as exc:
+            raise InvalidArgument(f"container {field}: {exc}") from None
 
     return Container(
         id=p.id, labels=dict(p.labels), image=p.image,

@@ -65,8 +65,9 @@ class Selector:
 def _regex(expr: str) -> re.Pattern[str]:
     try:
         return re.compile(expr)
-    except re.error as exc:
-        raise InvalidArgument(f"filters: invalid regular expression {expr!r}: {exc}") from exc
+    except (re.error, RecursionError, OverflowError) as exc:  # "(" * 500 recurses in the compiler
+        raise InvalidArgument(f"filters: invalid regular expression {expr[:200]!r}: "
+                              f"{exc if isinstance(exc, re.error) else 'too deeply nested'}") from None
 
 
 class Filter:
@@ -98,15 +99,22 @@ _TOKEN = re.compile(
       | (?P<sep>[.,])
       | (?P<field>[A-Za-z0-9_\-/:@*+]+)
     )""",
-    re.X,
+    re.VERBOSE,
 )
 _VALUE = re.compile(r"[^,]+")
+
+
+#: Go's escapes (strconv.Unquote), the only ones containerd's scanner takes.
+_ESCAPES = re.compile(r"""(?:[^\\]|\\(?:[abfnrtv\\'"]|x[0-9a-fA-F]{2}|u[0-9a-fA-F]{4}|U[0-9a-fA-F]{8}|[0-7]{3}))*""",
+                      re.DOTALL)
 
 
 def _unquote(tok: str) -> str:
     body = tok[1:-1]
     if tok[0] == "/":
         return body.replace("\\/", "/")
+    if not _ESCAPES.fullmatch(body):
+        raise InvalidArgument(f"filters: invalid escape sequence in {tok[:200]!r}")
     try:
         return body.encode("latin-1", "backslashreplace").decode("unicode_escape")
     except UnicodeDecodeError as exc:

@@ -76,7 +76,7 @@ def parse(spec: str) -> Platform:
         raise InvalidArgument(f"{spec!r}: wildcards not yet supported")
     parts = spec.split("/")
     for part in parts:
-        if not _COMPONENT.match(part):
+        if not _COMPONENT.fullmatch(part):
             raise InvalidArgument(f"{part!r} is an invalid component of {spec!r}")
     if len(parts) == 1:
         os_ = normalize(Platform(parts[0], "")).os

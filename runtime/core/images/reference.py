@@ -74,9 +74,9 @@ class DockerReference:
 
 
 def _parse(s: str, original: str) -> DockerReference:
-    m = _REFERENCE.match(s)
+    m = _REFERENCE.fullmatch(s)
     if not m:
-        if _REFERENCE.match(s.lower()):
+        if _REFERENCE.fullmatch(s.lower()):
             raise InvalidArgument("invalid reference format: repository name must be lowercase")
         raise InvalidArgument(f"invalid reference format: {original!r:.300}")
     name, tag, digest = m.group(1), m.group(2) or "", m.group(3) or ""
@@ -97,7 +97,7 @@ def parse_normalized(s: str) -> DockerReference:
     """
     if not s:
         raise InvalidArgument("invalid reference format: repository name must have at least one component")
-    if _HEX64.match(s):
+    if _HEX64.fullmatch(s):
         raise InvalidArgument(f"invalid repository name ({s}), cannot specify 64-byte hexadecimal strings")
     i = s.find("/")
     first = s[:i]

@@ -118,7 +118,7 @@ def _ingest(store: Ingester, c: _Collected, name: str, f: IO[bytes], size: int) 
     elif name == "manifest.json":
         c.docker = _load_json(f, size, name)
     else:
-        m = _BLOB_PATH.match(name)
+        m = _BLOB_PATH.fullmatch(name)
         expected = f"sha256:{m.group(1)}" if m else ""
         digest = write_blob(store, f"tar-{name}", f, size, expected)
         c.blobs[name] = Descriptor("", digest, size)
@@ -147,7 +147,7 @@ def _collect_dir(store: Ingester, root: str) -> _Collected:
     blob_dir = os.path.join(root, "blobs", "sha256")
     if os.path.isdir(blob_dir):
         names += [f"blobs/sha256/{n}" for n in sorted(os.listdir(blob_dir))
-                  if _BLOB_PATH.match(f"blobs/sha256/{n}")]
+                  if _BLOB_PATH.fullmatch(f"blobs/sha256/{n}")]
     for name in names:
         path = os.path.join(root, name)
         if not os.path.isfile(path):

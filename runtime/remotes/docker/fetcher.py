@@ -131,7 +131,10 @@ class BlobStream:
                 self.open()
             assert self._resp is not None
             try:
-                data = self._resp.raw.read(want, decode_content=True)
+                # read1: what has arrived, up to ``want`` - a read(want) cut short by a dropped
+                # connection loses its partial bytes, and a registry dropping more often than
+                # every ``want`` bytes could then never make progress
+                data = self._resp.raw.read1(want, decode_content=True)
             except (urllib3.exceptions.HTTPError, requests.RequestException, OSError) as exc:
                 log.debug("fetch %s: %s at %d, resuming", self.desc.digest, type(exc).__name__, self.offset)
                 data = b""

@@ -50,6 +50,10 @@ ACCEPT_MANIFESTS = (f"{MEDIA_TYPE_DOCKER_MANIFEST}, {MEDIA_TYPE_DOCKER_MANIFEST_
                     f"{MEDIA_TYPE_OCI_MANIFEST}, {MEDIA_TYPE_OCI_INDEX}, */*")
 
 
+class _Rejected(NotFound):
+    """A manifest refused for its size: NotFound, but the error to report (not "no such tag")."""
+
+
 def _media_type(content_type: str) -> str:
     mt = content_type.split(";", 1)[0].strip()
     return MEDIA_TYPE_DOCKER_SCHEMA1_MANIFEST if mt == "text/plain" else mt
@@ -114,8 +118,8 @@ class DockerResolver:
                 try:
                     desc = self._resolve_at(base, host, parts, digest)
                 except PyctrdError as exc:
-                    if not isinstance(exc, NotFound) and first_err is None:
-                        first_err = exc
+                    if (not isinstance(exc, NotFound) or isinstance(exc, _Rejected)) and first_err is None:
+                        first_err = exc  # as containerd: the first error that is not a plain 404
                     log.info("resolve %s on %s: %s; trying next host", ref, host.host, exc)
                     continue
                 return ref, desc
@@ -144,7 +148,7 @@ class DockerResolver:
             if size <= MAX_MANIFEST_SIZE and not digest:
                 digest = "sha256:" + hashlib.sha256(body).hexdigest()
         if size > MAX_MANIFEST_SIZE:
-            raise NotFound(f"rejecting {size} byte manifest for {base.spec}")
+            raise _Rejected(f"rejecting {size} byte manifest for {base.spec}")
         if media_type == MEDIA_TYPE_DOCKER_SCHEMA1_MANIFEST:
             raise NotImplementedKind(f"{base.spec}: schema 1 manifests are not supported")
         return Descriptor(media_type, digest, size)

@@ -167,6 +167,13 @@ class Transport:
             except requests.exceptions.SSLError as exc:
                 # retrying cannot fix an untrusted certificate
                 raise FailedPrecondition(f"{method} {target}: TLS: {_reason(exc)}") from None
+            except requests.TooManyRedirects:
+                raise FailedPrecondition(f"{method} {target}: too many redirects") from None
+            except (requests.exceptions.InvalidSchema, requests.exceptions.InvalidURL,
+                    requests.exceptions.MissingSchema, ValueError) as exc:
+                # a Location no client should follow (file://, ftp://, a malformed URL)
+                where = "" if target in str(exc) else " (redirected)"
+                raise FailedPrecondition(f"{method} {target}: unusable URL{where}: {str(exc)[:300]}") from None
             except (requests.ConnectionError, requests.Timeout) as exc:
                 delay = next(delays, None)
                 log.debug("%s %s: %s, retry in %s", method, target, type(exc).__name__, delay)

@@ -6,6 +6,8 @@ with the daemon's UUID, made once and kept under the plugin's root so it survive
 """
 from __future__ import annotations
 
+import contextlib
+import logging
 import uuid
 from collections.abc import Iterable
 from pathlib import Path
@@ -15,9 +17,15 @@ from ...plugin import Plugin
 
 __all__ = ["Introspection", "load_uuid"]
 
+log = logging.getLogger("pyctrd.introspection")
+
 
 def load_uuid(root: Path) -> str:
-    """Read ``<root>/uuid`` or create it (atomically)."""
+    """Read ``<root>/uuid`` or create it (atomically).
+
+    A UUID that cannot be saved (a full or read-only disk) is still answered - for this run
+    only, with a warning - rather than failing ``Server`` (and ``ctr version`` with it).
+    """
     path = root / "uuid"
     try:
         text = path.read_text().strip()
@@ -25,11 +33,16 @@ def load_uuid(root: Path) -> str:
         return text
     except (OSError, ValueError):
         pass
-    root.mkdir(parents=True, exist_ok=True)
     value = str(uuid.uuid4())
     tmp = path.with_suffix(".tmp")
-    tmp.write_text(value)
-    tmp.replace(path)
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        tmp.write_text(value)
+        tmp.replace(path)
+    except OSError as exc:
+        log.warning("cannot save the daemon's UUID in %s (%s): it holds for this run only", path, exc.strerror)
+        with contextlib.suppress(OSError):
+            tmp.unlink()
     return value
 
 

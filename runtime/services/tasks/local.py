@@ -181,8 +181,9 @@ class Tasks:
         await (await self._process(id, exec_id)).resize_pty(ConsoleSize(width, height))
 
     async def close_io(self, id: str, exec_id: str = "", stdin: bool = True) -> None:
+        p = await self._process(id, exec_id)  # as containerd: NotFound even when nothing is to close
         if stdin:
-            await (await self._process(id, exec_id)).close_io()
+            await p.close_io()
 
     async def pause(self, id: str) -> None:
         await (await self.task(id)).pause()

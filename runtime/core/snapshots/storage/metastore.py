@@ -142,7 +142,8 @@ class MetaStore:
             try:
                 yield tx
             except BaseException:
-                conn.execute("ROLLBACK")
+                if conn.in_transaction:  # SQLite ends it itself on some errors (a full disk):
+                    conn.execute("ROLLBACK")  # a ROLLBACK then would fail and hide the real error
                 tx._rolled_back()
                 raise
             with map_exceptions("snapshot metadata: commit"):

@@ -160,7 +160,7 @@ class LocalStore:
             names = sorted(os.listdir(self.root / "blobs" / digests.ALGORITHM))
         except FileNotFoundError:
             return
-        for name in filter(_HEX.match, names):
+        for name in filter(_HEX.fullmatch, names):
             try:
                 info = self.info(f"{digests.ALGORITHM}:{name}")
             except NotFound:  # deleted while we walk
@@ -322,7 +322,7 @@ class LocalStore:
 
     def __repr__(self) -> str:
         blobs = self.root / "blobs" / digests.ALGORITHM
-        n_blobs = len([n for n in os.listdir(blobs) if _HEX.match(n)]) if blobs.is_dir() else 0
+        n_blobs = len([n for n in os.listdir(blobs) if _HEX.fullmatch(n)]) if blobs.is_dir() else 0
         ingest = self.root / "ingest"
         n_ingests = len(os.listdir(ingest)) if ingest.is_dir() else 0
         return f"<LocalStore {self.root} blobs={n_blobs} ingests={n_ingests}>"

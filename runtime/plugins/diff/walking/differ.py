@@ -11,9 +11,11 @@ directories the layer does not list - as containerd does on Linux.
 from __future__ import annotations
 
 import base64
+import contextlib
+import errno
 import os
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +31,7 @@ from ....core.ocispec import (
     MEDIA_TYPE_OCI_LAYER_ZSTD,
     Descriptor,
 )
-from ....errdefs import AlreadyExists, PyctrdError
+from ....errdefs import AlreadyExists, InvalidArgument, PyctrdError, map_exceptions
 from ....errdefs import NotImplemented as NotImplementedErr
 
 __all__ = ["APPLY_MEDIA_TYPES", "WalkingDiff", "readonly_mounts"]
@@ -95,6 +97,20 @@ def _overlay_paths(mounts: Sequence[Mount]) -> tuple[str, list[str]] | None:
     return (upper, lower) if upper else None
 
 
+@contextlib.contextmanager
+def _mount_errors() -> Iterator[None]:
+    """mount(2) refusing a caller's mounts is the caller's error, not UNKNOWN: an unknown file
+    system type (ENODEV) or the errno's kind (EINVAL: InvalidArgument, ENOENT: NotFound, ...),
+    with mount's own message."""
+    try:
+        yield
+    except OSError as exc:
+        if exc.errno in (errno.ENODEV, errno.ENOTBLK):  # no such file system type / not a block device
+            raise InvalidArgument(exc.strerror or str(exc)) from None
+        with map_exceptions():  # the kind by errno; mount's own message (it names the mount)
+            raise
+
+
 class WalkingDiff:
     """Applier and Comparer over a content store.
 
@@ -129,7 +145,9 @@ class WalkingDiff:
                 stats = apply_tar(_ReaderAtStream(ra), overlay[0], whiteouts="overlay",
                                   parents=overlay[1], **kw)
             else:
-                with temp_mount(mounts, prefix="apply-", base=self._base()) as root:
+                with contextlib.ExitStack() as stack:
+                    with _mount_errors():
+                        root = stack.enter_context(temp_mount(mounts, prefix="apply-", base=self._base()))
                     stats = apply_tar(_ReaderAtStream(ra), root, **kw)
         finally:
             ra.close()
@@ -145,8 +163,10 @@ class WalkingDiff:
         new_ref = not ref
         ref = ref or f"{time.time_ns()}-{base64.urlsafe_b64encode(os.urandom(3)).decode()}"
         commit_labels = dict(labels or {})
-        with temp_mount(readonly_mounts(lower), prefix="lower-", base=self._base()) as lroot, \
-                temp_mount(readonly_mounts(upper), prefix="upper-", base=self._base()) as uroot:
+        with contextlib.ExitStack() as stack:
+            with _mount_errors():
+                lroot = stack.enter_context(temp_mount(readonly_mounts(lower), prefix="lower-", base=self._base()))
+                uroot = stack.enter_context(temp_mount(readonly_mounts(upper), prefix="upper-", base=self._base()))
             w = self.store.writer(ref)
             try:
                 if not new_ref:

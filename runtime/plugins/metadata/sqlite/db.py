@@ -183,9 +183,15 @@ class DB:
                     self._conn.execute(f"PRAGMA user_version={n}")
                     self._conn.execute("COMMIT")
                 except BaseException:
-                    self._conn.execute("ROLLBACK")
+                    self._rollback()
                     raise
             log.info("metadata schema migrated to v%d (%s)", n, desc)
+
+    def _rollback(self) -> None:
+        """Roll back what is still open: SQLite ends a transaction by itself on some errors (a
+        full disk), and a ROLLBACK then would fail - and hide the error that mattered."""
+        if self._conn.in_transaction:
+            self._conn.execute("ROLLBACK")
 
     def mark_dirty(self) -> None:
         """Note a deletion: something may have become garbage (call inside an update)."""
@@ -207,10 +213,14 @@ class DB:
                 try:
                     yield self._conn
                 except BaseException:
-                    self._conn.execute("ROLLBACK")
+                    self._rollback()
                     raise
-                with map_exceptions():
-                    self._conn.execute("COMMIT")
+                try:
+                    with map_exceptions():
+                        self._conn.execute("COMMIT")
+                except BaseException:
+                    self._rollback()
+                    raise
                 if notify:
                     self.mutations += 1
                     for cb in self.on_mutation:

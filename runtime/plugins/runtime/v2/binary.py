@@ -34,11 +34,12 @@ from google.protobuf import any_pb2
 from google.protobuf.message import DecodeError
 
 from ...._api.containerd.runtime.v2.task import shim_pb2
+from ....core import typeurl
 from ....core.runtime import Exit
 from ....errdefs import InvalidArgument, NotFound, Unknown
 from .bundle import Bundle
 
-__all__ = ["ShimBinary", "binary_name", "publish_binary", "resolve_runtime"]
+__all__ = ["ShimBinary", "binary_name", "check_options", "publish_binary", "resolve_runtime"]
 
 log = logging.getLogger("pyctrd.runtime")
 
@@ -121,6 +122,24 @@ def _read_all(fd: int) -> bytes:
         chunks.append(chunk)
     return b"".join(chunks)
 
+
+
+def check_options(options: any_pb2.Any | None) -> None:
+    """Runtime or task options of a type known here must decode, before a shim starts on them
+    (a shim would fail later, as an UNKNOWN "start failed"). Types only a shim knows pass.
+
+    Raises:
+        InvalidArgument: the options' bytes are not their type's encoding.
+    """
+    if options is None or not options.type_url:
+        return
+    from ...._api.containerd.runtime.v2.runc.options import oci_pb2  # noqa: F401 - registers runc's Options
+    try:
+        typeurl.unpack(options)
+    except NotFound:
+        pass  # the shim decides what it takes
+    except InvalidArgument as exc:
+        raise InvalidArgument(f"runtime options: {exc.what}") from None
 
 @dataclass
 class ShimBinary:

@@ -14,7 +14,6 @@ Deleting a bundle unmounts ``rootfs`` first, then renames the directory to a hid
 """
 from __future__ import annotations
 
-import json
 import logging
 import os
 import shutil
@@ -24,6 +23,7 @@ from pathlib import Path
 
 from .... import identifiers
 from ....core import mount
+from ....core.oci.check import check_spec
 from ....errdefs import InvalidArgument, map_exceptions
 
 __all__ = ["Bundle", "load_bundle", "new_bundle"]
@@ -95,13 +95,10 @@ def _atomic_delete(path: Path) -> None:
 
 def _remapped_gid(spec: bytes) -> int:
     """The host gid that container gid 0 maps to (0 without a user namespace)."""
-    try:
-        doc = json.loads(spec or b"{}")
-    except ValueError as exc:
-        raise InvalidArgument(f"task spec is not valid JSON: {exc}") from None
+    doc = check_spec(spec or b"{}", need_process=False)  # shapes checked: the lookups below hold
     for m in (doc.get("linux") or {}).get("gidMappings") or []:
         if m.get("containerID") == 0:
-            return int(m.get("hostID", 0))
+            return int(m.get("hostID") or 0)
     return 0
 
 
@@ -109,7 +106,7 @@ def new_bundle(root: Path, state: Path, namespace: str, id: str, spec: bytes) ->
     """Create the bundle for a new task (containerd's ``NewBundle``).
 
     Raises:
-        InvalidArgument: a bad task ID or a spec that is not JSON.
+        InvalidArgument: a bad task ID or a spec that is not a JSON object of the OCI shape.
         AlreadyExists: a bundle for this task exists already.
     """
     try:

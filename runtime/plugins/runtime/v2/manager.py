@@ -37,15 +37,24 @@ from google.protobuf import timestamp_pb2
 
 from .... import ttrpc
 from ...._api.containerd.api.events import task_pb2 as task_events
+from ...._api.containerd.runtime.v2.task import shim_pb2
 from ....core import namespaces
 from ....core.containers import ContainerStore
 from ....core.events import Publisher
+from ....core.oci.check import check_spec
 from ....core.runtime import CreateOpts, Exit
 from ....errdefs import AlreadyExists, NotFound, PyctrdError, Unavailable
 from ....ttrpc import sockets as ttrpc_sockets
-from .binary import ShimBinary, resolve_runtime
+from .binary import ShimBinary, check_options, resolve_runtime
 from .bundle import Bundle, load_bundle, new_bundle
-from .orphans import OrphanReaper, alive
+from .orphans import (
+    OrphanReaper,
+    alive,
+    remove_empty_cgroup,
+    remove_hidden_bundle,
+    remove_stray_shims,
+    task_cgroup,
+)
 from .shim import ShimTask
 from .shimlog import ShimLog
 
@@ -114,12 +123,14 @@ class TaskManager:
     async def _create(self, key: tuple[str, str], opts: CreateOpts) -> ShimTask:
         ns, id = key
         binary_path = self.config.resolve(opts.runtime)
+        check_spec(opts.spec.value)  # what runc would reject late and vaguely: refused here, clearly
+        options = opts.task_options if opts.task_options is not None else opts.runtime_options
+        check_options(options)
         bundle = new_bundle(self.config.root, self.config.state, ns, id, opts.spec.value)
         task: ShimTask | None = None
         try:
             self._logs[key] = ShimLog(bundle)
             binary = self._binary(bundle, binary_path)
-            options = opts.task_options if opts.task_options is not None else opts.runtime_options
             address = await binary.start(options)
             client = await ttrpc.connect(address, timeout=self.config.load_timeout)
             task = ShimTask(bundle, client, binary)
@@ -236,7 +247,10 @@ class TaskManager:
         exit: Exit | None = None
         if binary is not None:
             log.warning("cleaning up after %s", why, extra={"fields": {"id": id, "namespace": ns}})
+            if task is None:  # never reached: a shim may still run without the bundle knowing it
+                await remove_stray_shims(self.config.address, ns, id)
             address = binary.bundle.read("address")
+            cgroup = task_cgroup(binary.bundle)
             try:
                 exit = await asyncio.wait_for(binary.delete(), self.config.cleanup_timeout)
             except (PyctrdError, TimeoutError) as exc:
@@ -244,6 +258,8 @@ class TaskManager:
                             extra={"fields": {"id": id, "namespace": ns}})
                 with contextlib.suppress(PyctrdError):
                     binary.bundle.delete()
+            if cgroup is not None:
+                remove_empty_cgroup(cgroup)
             if address:  # a killed shim cannot remove its own socket
                 with contextlib.suppress(PyctrdError):
                     await ttrpc_sockets.remove_stale_socket(ttrpc_sockets.socket_path(address.strip()))
@@ -271,7 +287,10 @@ class TaskManager:
     async def _load_namespace(self, ns_dir: Path) -> None:
         ns = ns_dir.name
         for d in sorted(ns_dir.iterdir()):
-            if not d.is_dir() or d.name.startswith("."):
+            if d.is_dir() and d.name.startswith("."):
+                remove_hidden_bundle(d)  # a delete cut off between its rename and its rmtree
+                continue
+            if not d.is_dir():
                 continue
             bundle, key = load_bundle(self.config.state, ns, d.name), (ns, d.name)
             if not any(d.iterdir()):
@@ -291,8 +310,26 @@ class TaskManager:
                 log.warning("shim of task %s/%s is gone (%s): cleaning up", ns, d.name, exc)
                 await self._cleanup_dead_shim(key, None, binary, "shim gone while the daemon was down")
                 continue
+            if not await self._has_task(task):
+                # a live shim without its task: the daemon died between starting the shim and
+                # Create, or between Delete and Shutdown. Nobody can see or delete that task:
+                # finish what the dead daemon was doing, or the shim and bundle stay forever.
+                log.warning("shim of task %s/%s has no task: removing it", ns, d.name)
+                await self._abandon(key, bundle, task)
+                continue
             self._tasks[key] = task
             log.info("reconnected to shim of task %s/%s (pid %d)", ns, d.name, task.shim_pid)
+
+    async def _has_task(self, task: ShimTask) -> bool:
+        """Does the shim still hold its task? Only the shim's own NotFound says no: an error
+        talking to it (the shim dying right now) is left to the shim watch."""
+        try:
+            await task.api.State(shim_pb2.StateRequest(id=task.id), timeout=self.config.load_timeout)
+        except NotFound:
+            return False
+        except (PyctrdError, TimeoutError):
+            return True
+        return True
 
     def _runtime_name(self, id: str) -> str | None:
         try:

@@ -17,11 +17,22 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import glob
+import json
 import logging
 import os
+import select
+import shutil
 import signal
+from pathlib import Path
 
-__all__ = ["OrphanReaper", "alive", "zombie_children"]
+from ....cgroups import Cgroup
+from ....core import mount
+from ....errdefs import PyctrdError
+from ....ttrpc import sockets as ttrpc_sockets
+from .bundle import Bundle
+
+__all__ = ["OrphanReaper", "alive", "listening_sockets", "remove_empty_cgroup", "remove_hidden_bundle", "remove_stray_shims", "stray_shims",
+           "task_cgroup", "zombie_children"]
 
 log = logging.getLogger("pyctrd.runtime")
 
@@ -47,6 +58,98 @@ def alive(pid: int) -> bool:
             return f.read().rsplit(")", 1)[1].split()[0] != "Z"
     except (OSError, IndexError):
         return False
+
+
+def stray_shims(address: str, namespace: str, id: str) -> list[int]:
+    """Live processes that are a shim of the daemon at ``address`` for task ``namespace/id``,
+    known by the command line every shim is started with (``-namespace``, ``-address``, ``-id``).
+
+    How a restarted daemon finds a shim it cannot reach: one whose ``start`` was cut short by
+    the daemon's death, after the server was up but before its address reached the bundle.
+    """
+    want = {b"-namespace": namespace.encode(), b"-address": address.encode(), b"-id": id.encode()}
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit() or int(entry) == os.getpid():
+            continue
+        try:
+            with open(f"/proc/{entry}/cmdline", "rb") as f:
+                args = f.read().split(b"\0")
+        except OSError:
+            continue
+        flags = {a: args[i + 1] for i, a in enumerate(args[:-1]) if a in want}
+        if flags == want and alive(int(entry)):
+            found.append(int(entry))
+    return found
+
+
+def listening_sockets(pid: int) -> list[str]:
+    """Paths of the unix sockets process ``pid`` holds open (its fds' inodes in /proc/net/unix):
+    what to remove after killing a shim, which cannot remove its own socket then."""
+    inodes = set()
+    with contextlib.suppress(OSError):
+        for fd in os.listdir(f"/proc/{pid}/fd"):
+            with contextlib.suppress(OSError):
+                link = os.readlink(f"/proc/{pid}/fd/{fd}")
+                if link.startswith("socket:["):
+                    inodes.add(link[8:-1])
+    paths = []
+    with contextlib.suppress(OSError), open("/proc/net/unix") as f:
+        for line in f.read().splitlines()[1:]:
+            fields = line.split()
+            if len(fields) >= 8 and fields[6] in inodes and fields[7].startswith("/"):
+                paths.append(fields[7])
+    return paths
+
+
+async def remove_stray_shims(address: str, namespace: str, id: str) -> None:
+    """Kill the :func:`stray_shims` of a task and remove their sockets (a killed shim cannot)."""
+    for pid in stray_shims(address, namespace, id):
+        log.warning("killing stray shim %d", pid, extra={"fields": {"id": id, "namespace": namespace}})
+        sockets = listening_sockets(pid)
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+        with contextlib.suppress(OSError):  # let the kernel close its sockets before we look
+            fd = os.pidfd_open(pid)
+            await asyncio.get_running_loop().run_in_executor(None, select.select, [fd], [], [], 5)
+            os.close(fd)
+        for path in sockets:
+            with contextlib.suppress(PyctrdError):
+                await ttrpc_sockets.remove_stale_socket(path)
+
+
+def task_cgroup(bundle: Bundle) -> Cgroup | None:
+    """The cgroup the task's spec names (read it before the bundle goes), if any."""
+    try:
+        return Cgroup.from_spec(json.loads(bundle.read("config.json") or "{}"))
+    except (PyctrdError, OSError, ValueError, AttributeError):
+        return None
+
+
+def remove_empty_cgroup(cgroup: Cgroup) -> None:
+    """After a dead shim's cleanup: a ``runc create`` killed half-way (its shim's caller gone)
+    leaves the task's cgroup with no runc state to delete it. Empty directories go; one still
+    holding processes stays (rmdir refuses) and is reported."""
+    for d in [*cgroup.v1.values(), *([cgroup.unified] if cgroup.unified else [])]:
+        try:
+            os.rmdir(d)
+        except FileNotFoundError:
+            continue
+        except OSError as exc:
+            log.warning("cgroup %s of a dead task left: %s", d, exc.strerror)
+
+
+def remove_hidden_bundle(hidden: Path) -> None:
+    """Finish a bundle delete cut off by a crash: the bundle was renamed to ``.<id>`` (so it no
+    longer looks like a task) but not yet removed. Its rootfs is unmounted first - removing
+    files through a mount would delete the container's own - and if that fails it stays."""
+    try:
+        mount.unmount_all(hidden / "rootfs")
+    except OSError as exc:
+        log.warning("leaving %s: its rootfs cannot be unmounted (%s)", hidden, exc)
+        return
+    log.info("removing %s, left by an interrupted delete", hidden)
+    shutil.rmtree(hidden, ignore_errors=True)
 
 
 class OrphanReaper:

@@ -7,6 +7,7 @@ both only translate between pyctrd's records and the shim API's messages.
 from __future__ import annotations
 
 import logging
+import re
 from datetime import UTC, datetime
 from typing import Any
 
@@ -15,6 +16,7 @@ from google.protobuf import any_pb2, timestamp_pb2
 from .... import errdefs, identifiers, ttrpc
 from ...._api.containerd.api.types import mount_pb2
 from ...._api.containerd.runtime.v2.task import shim_pb2
+from ....core.oci.check import check_process, check_resources
 from ....core.runtime import (
     IO,
     STATUSES,
@@ -35,6 +37,34 @@ __all__ = ["ShimProcess", "ShimTask"]
 log = logging.getLogger("pyctrd.runtime")
 
 TASK_SERVICE = shim_pb2.DESCRIPTOR.services_by_name["Task"]
+
+
+#: SIGRTMAX on Linux; 0 asks only whether the process exists.
+MAX_SIGNAL = 64
+#: How the Go shim's process state machine (containerd's pkg/process) says "not in this
+#: state": plain errors, so they arrive as UNKNOWN. Ours sends FAILED_PRECONDITION itself.
+_WRONG_STATE = re.compile(r"cannot (?:start|delete|kill|pause|resume|checkpoint|resize|update|exec) "
+                          r"(?:an? |task )?(?:in )?(?:an? )?(?:created|running|paused|pausing|stopped|deleted) "
+                          r"(?:process|container|state)")
+
+
+class _ShimAPI:
+    """The ``containerd.task.v2.Task`` stub, with the Go shim's wrong-state errors given their kind."""
+
+    def __init__(self, stub: ttrpc.Stub) -> None:
+        self._stub = stub
+
+    def __getattr__(self, name: str) -> Any:
+        method = getattr(self._stub, name)
+
+        async def call(*args: Any, **kwargs: Any) -> Any:
+            try:
+                return await method(*args, **kwargs)
+            except errdefs.Unknown as exc:
+                if _WRONG_STATE.match(exc.what):
+                    raise errdefs.FailedPrecondition(exc.what) from None
+                raise
+        return call
 
 
 def _when(ts: timestamp_pb2.Timestamp) -> datetime:
@@ -74,6 +104,8 @@ class ShimProcess:
         return int(r.pid)
 
     async def kill(self, signal: int, all: bool = False) -> None:
+        if not 0 <= signal <= MAX_SIGNAL:  # runc would say "invalid argument", as UNKNOWN
+            raise InvalidArgument(f"signal {signal}: not a signal number (0-{MAX_SIGNAL})")
         await self.shim.api.Kill(shim_pb2.KillRequest(id=self.shim.id, exec_id=self.exec_id, signal=signal,
                                                       all=all))
 
@@ -110,7 +142,7 @@ class ShimTask(ShimProcess):
         self.bundle_dir = bundle
         self.bundle = str(bundle.path)
         self.client = client
-        self.api: Any = ttrpc.Stub(client, TASK_SERVICE)
+        self.api: Any = _ShimAPI(ttrpc.Stub(client, TASK_SERVICE))
         self.binary = binary
         self.shim_pid = 0
         self.deleting = False  # set once we take the shim down on purpose
@@ -154,6 +186,7 @@ class ShimTask(ShimProcess):
             identifiers.validate(exec_id)
         except InvalidArgument as exc:
             raise InvalidArgument(f"invalid exec id {exec_id}: {exc.what}") from None
+        check_process(opts.spec.value)  # refused here, clearly, rather than by runc, vaguely
         await self.api.Exec(shim_pb2.ExecProcessRequest(
             id=self.id, exec_id=exec_id, stdin=opts.io.stdin, stdout=opts.io.stdout, stderr=opts.io.stderr,
             terminal=opts.io.terminal, spec=opts.spec))
@@ -170,6 +203,8 @@ class ShimTask(ShimProcess):
 
     async def update(self, resources: any_pb2.Any | None, annotations: dict[str, str]) -> None:
         request = shim_pb2.UpdateTaskRequest(id=self.id, annotations=annotations)
+        if resources is not None and resources.value:
+            check_resources(resources.value)
         if resources is not None:
             request.resources.CopyFrom(resources)
         await self.api.Update(request)

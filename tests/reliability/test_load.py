@@ -1,0 +1,248 @@
+"""Load: 8 workers running container lifecycles through both shims, beside pull-like writers of
+overlapping blobs. 8 x 10 lifecycles in CI, 8 x 200 under ``make soak``.
+
+Every operation succeeds or fails with a clear error; blobs written by several writers at once
+are stored once; and afterwards nothing is left: no task, container, shim, bundle, mount,
+cgroup or FIFO (the ``rt`` fixture checks the last ones), and the daemon's open file
+descriptors are back to what they were before the load.
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+import random
+import threading
+import time
+from collections import Counter
+from pathlib import Path
+
+import pytest
+from pyctrd import errdefs
+from pyctrd.cgroups import Hierarchies
+from pyctrd.client import Client
+from pyctrd.core import digest as digests
+from pyctrd.core.leases import lease
+from pyctrd.plugins.runtime.v2.binary import resolve_runtime
+
+from tests.reliability.figures import record, scaled
+from tests.runtime.conftest import Env, needs_go_shim, shim_pids, wait_exit, wait_for
+
+pytestmark = needs_go_shim
+WORKERS = 8
+LIFECYCLES = scaled(10, 200)
+RUNTIMES = ["io.containerd.runc.v2", "io.containerd.pyrunc.v1"]
+
+
+def fd_count(pid: int) -> int:
+    return len(os.listdir(f"/proc/{pid}/fd"))
+
+
+class Tally:
+    def __init__(self) -> None:
+        self.ops: Counter[str] = Counter()
+        self.failures: list[str] = []
+        self.lock = threading.Lock()
+
+    def ok(self, what: str) -> None:
+        with self.lock:
+            self.ops[what] += 1
+
+    def failed(self, what: str, exc: BaseException) -> None:
+        with self.lock:
+            self.failures.append(f"{what}: {type(exc).__name__}: {exc}")
+
+
+def lifecycles(rt: Env, worker: int, tally: Tally) -> None:
+    rng = random.Random(worker)
+    c = Client(rt.daemon.address, rt.namespace)
+    try:
+        for n in range(LIFECYCLES):
+            id, runtime = f"l{worker}-{n}", RUNTIMES[(worker + n) % 2]
+            try:
+                c.containers.create(id, spec=rt.spec(id, "sh", "-c", f"echo {id}"), runtime=runtime)
+                tally.ok("containers.create")
+                io = rt.capture() if rng.random() < 0.5 else None
+                task = c.tasks.create(id, io=io)
+                tally.ok("tasks.create")
+                task.start()
+                tally.ok("tasks.start")
+                exit = task.wait(timeout=60)
+                assert exit.status == 0, exit
+                tally.ok("tasks.wait")
+                if io is not None:
+                    assert task.io is not None and task.io.stdout.getvalue() == f"{id}\n".encode()  # type: ignore[union-attr]
+                task.delete()
+                tally.ok("tasks.delete")
+                c.containers.delete(id)
+                tally.ok("containers.delete")
+            except errdefs.PyctrdError as exc:
+                tally.failed(id, exc)
+                _remove(c, id)
+    finally:
+        c.close()
+
+
+def _remove(c: Client, id: str) -> None:
+    with contextlib.suppress(errdefs.PyctrdError):
+        c.tasks.get(id).delete(force=True)
+    with contextlib.suppress(errdefs.PyctrdError):
+        c.containers.delete(id)
+
+
+def pull_like(rt: Env, worker: int, blobs: list[bytes], tally: Tally) -> None:
+    """Write every blob, in an order of its own, under containerd's ingest refs: several
+    writers meet on the same refs (one waits, the others find the blob there)."""
+    rng = random.Random(100 + worker)
+    c = Client(rt.daemon.address, rt.namespace)
+    c.leases.create(f"pull{worker}")
+    order = list(blobs)
+    rng.shuffle(order)
+    try:
+        with lease(f"pull{worker}"):
+            for data in order:
+                dg = digests.from_bytes(data)
+                for attempt in range(200):
+                    try:
+                        w = c.content.writer(f"layer-{dg}", total=len(data), expected=dg)
+                    except errdefs.AlreadyExists:
+                        tally.ok("content.exists")
+                        break
+                    except errdefs.Unavailable:  # another writer holds the ref: wait as a pull does
+                        time.sleep(0.01 * min(attempt + 1, 10))
+                        continue
+                    try:
+                        off = w.status().offset
+                        w.write(data[off:])
+                        w.commit(len(data), dg)
+                        tally.ok("content.commit")
+                    except errdefs.AlreadyExists:
+                        tally.ok("content.exists")
+                    finally:
+                        w.close()
+                    break
+                else:
+                    tally.failed(f"blob {dg[:19]}", TimeoutError("ref stayed locked"))
+    except errdefs.PyctrdError as exc:
+        tally.failed(f"pull {worker}", exc)
+    finally:
+        c.close()
+
+
+@pytest.mark.slow
+def test_lifecycles_under_load_leave_nothing(rt: Env) -> None:
+    for runtime in RUNTIMES:
+        try:
+            resolve_runtime(runtime)
+        except errdefs.NotFound:
+            pytest.skip(f"{runtime}'s shim is not installed")
+    # warm up each shim once, so the baseline holds whatever the daemon keeps open for good
+    for runtime in RUNTIMES:
+        rt.client.containers.create("warm", spec=rt.spec("warm", "true"), runtime=runtime)
+        task = rt.client.tasks.create("warm")
+        task.start()
+        task.wait(timeout=30)
+        task.delete()
+        rt.client.containers.delete("warm")
+    baseline = fd_count(rt.daemon.pid)
+    blobs = [random.Random(i).randbytes(random.Random(i).randrange(100_000, 1_000_000)) for i in range(12)]
+    tally = Tally()
+    threads = [threading.Thread(target=lifecycles, args=(rt, w, tally)) for w in range(WORKERS)]
+    threads += [threading.Thread(target=pull_like, args=(rt, w, blobs, tally)) for w in range(4)]
+    t0 = time.monotonic()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(1800)
+        assert not t.is_alive(), "a worker hung"
+    elapsed = time.monotonic() - t0
+    unclear = [f for f in tally.failures if "Traceback" in f or ": Unknown:" in f]
+    assert not unclear, "\n".join(unclear[:20])
+    assert not tally.failures, f"{len(tally.failures)} failed:\n" + "\n".join(tally.failures[:20])
+    assert tally.ops["tasks.delete"] == WORKERS * LIFECYCLES
+
+    # shared blobs are stored once
+    want = {digests.from_bytes(b) for b in blobs}
+    infos = [i.digest for i in rt.client.content.walk() if i.digest in want]
+    assert sorted(infos) == sorted(want)
+    on_disk = rt.daemon.root / "io.containerd.content.v1.content" / "blobs" / "sha256"
+    assert {f"sha256:{p.name}" for p in on_disk.iterdir()} >= want
+    assert not rt.client.content.list_statuses(), "ingests left"
+
+    # nothing left behind
+    assert rt.client.tasks.list() == [] and rt.client.containers.list() == []
+    for pid in shim_pids(rt.namespace):
+        wait_exit(pid, 10)
+    assert not shim_pids(rt.namespace)
+    assert not os.listdir(rt.state) and not os.listdir(rt.work)
+    assert not [m for m in Path("/proc/self/mountinfo").read_text().splitlines() if "/l" in m and rt.namespace in m]
+    h = Hierarchies.discover()
+    cgroups = [str(p) for mnt in {*h.v1.values(), *([h.unified] if h.unified else [])}
+               for p in (Path(mnt) / rt.namespace).glob("l*-*")]
+    assert not cgroups, cgroups[:5]
+    wait_for(lambda: fd_count(rt.daemon.pid) <= baseline, 15, f"the daemon's fds back to {baseline}")
+
+    total = sum(tally.ops.values())
+    record("load", f"lifecycles ({WORKERS} workers, both shims)", WORKERS * LIFECYCLES, "lifecycles")
+    record("load", "operations under load", total, "operations")
+    record("load", "pull-like blob writes (4 writers x 12 shared blobs)",
+           tally.ops["content.commit"] + tally.ops["content.exists"], "writes")
+    record("load", "leaks after load (fds, shims, bundles, mounts, cgroups, ingests)", 0, "leaks")
+    print(f"\n[load] {total} operations in {elapsed:.1f}s; {dict(tally.ops)}")
+
+
+@pytest.mark.slow
+@pytest.mark.requires_root
+def test_concurrent_pulls_of_overlapping_images(short_tmp: Path) -> None:
+    """Six clients pull and unpack three images that share two of their three layers, at the
+    same time, again and again: every pull succeeds; each blob and each committed snapshot
+    exists once; nothing is left active; removing the images leaves no snapshot, blob or ingest."""
+    from tests.fixtures.daemon import start_daemon
+    from tests.reliability.hostile_registry import HostileRegistry, image
+    from tests.reliability.test_crash_storage import _layer
+
+    reg = HostileRegistry()
+    refs, blobs = [], set()
+    for k in range(3):
+        manifest, parts = image([_layer(200), _layer(201), _layer(300 + k)])
+        reg.add(manifest, tag=f"p{k}").add(*parts)
+        refs.append(reg.ref(f"p{k}"))
+        blobs |= {manifest.digest, *(b.digest for b in parts)}
+    d = start_daemon(short_tmp)
+    tally = Tally()
+    rounds = scaled(3, 25)
+
+    def puller(w: int) -> None:
+        c = Client(d.address, "pulls")
+        try:
+            for n in range(rounds):
+                ref = refs[(w + n) % 3]
+                try:
+                    c.pull(ref, plain_http=True)
+                    tally.ok("pull")
+                except errdefs.PyctrdError as exc:
+                    tally.failed(ref, exc)
+        finally:
+            c.close()
+
+    try:
+        threads = [threading.Thread(target=puller, args=(w,)) for w in range(6)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(600)
+            assert not t.is_alive()
+        assert not tally.failures, "\n".join(tally.failures[:20])
+        c = d.client("pulls")
+        assert sorted(i.digest for i in c.content.walk()) == sorted(blobs)  # each blob once
+        sn = c.snapshotter("overlayfs")
+        infos = list(sn.walk())
+        assert all(i.kind.name == "COMMITTED" for i in infos), [i for i in infos if i.kind.name != "COMMITTED"]
+        assert len(infos) == len({i.name for i in infos}) == 2 + 3  # shared chain of 2, one top each
+        assert not c.content.list_statuses()
+        for ref in refs:
+            c.images.delete(ref, sync=True)
+        assert not list(sn.walk()) and not list(c.content.walk())
+    finally:
+        reg.close()
+        assert d.stop() == 0
+    record("load", "concurrent pulls of overlapping images (6 clients)", tally.ops["pull"], "pulls")
