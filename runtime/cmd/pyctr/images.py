@@ -157,4 +157,4 @@ def check(ctx: Context, quiet: bool, snapshotter: str, filters: tuple[str, ...])
         raise failed
 
 
-from . import images_transfer  # noqa: F401 - registers pull, push, import and export on the group
+from . import images_transfer  # noqa: E402, F401 - registers pull, push, import and export on the group
