@@ -55,7 +55,7 @@ notebooks: venv
 	$(BIN)/python -m pytest -q --nbmake --nbmake-timeout=120 notebooks/
 
 lint: venv
-	$(BIN)/ruff check runtime diagrams widgets tests scripts
+	$(BIN)/ruff check .
 
 typecheck: venv
 	$(BIN)/mypy runtime

@@ -123,7 +123,7 @@ class Unavailable(PyctrdError):
     suffix = "unavailable"
 
 
-class NotImplemented(PyctrdError):  # noqa: A001 - containerd's name for it
+class NotImplemented(PyctrdError):
     """The operation exists in the API but this implementation does not support it."""
 
     suffix = "not implemented"
@@ -300,7 +300,7 @@ def _wrap(method: Callable[..., Any]) -> Callable[..., Any]:
                     yield item
             except (grpc.aio.AbortError, GeneratorExit):
                 raise
-            except Exception as exc:  # noqa: BLE001 - the edge: everything becomes a status
+            except Exception as exc:
                 await context.abort(*_abort_code(exc))
 
         return stream
@@ -311,7 +311,7 @@ def _wrap(method: Callable[..., Any]) -> Callable[..., Any]:
             return await method(self, request, context)
         except grpc.aio.AbortError:
             raise
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             await context.abort(*_abort_code(exc))
 
     return unary

@@ -11,7 +11,6 @@ from pathlib import Path
 from pyctrd.core import digest as digests
 from pyctrd.core.leases import lease
 from pyctrd.errdefs import PyctrdError
-
 from tests.fixtures.daemon import start_daemon
 
 CHUNK = 64 * 1024

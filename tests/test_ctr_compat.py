@@ -77,7 +77,7 @@ def test_ctr_events_receives_what_we_publish(pyctrd: DaemonProcess) -> None:
         parts = lines[0].split()
         # "2026-11-28 05:14:56.014629 +0000 UTC ev3 /namespaces/create {"name":"ev3"}"
         assert parts[2:4] == ["+0000", "UTC"] and parts[5] == "/namespaces/create"
-        assert parts[6] == '{"name":"%s"}' % parts[4]
+        assert parts[6] == f'{{"name":"{parts[4]}"}}'
     finally:
         ctr.terminate()
         ctr.communicate(timeout=5)  # also closes the pipes

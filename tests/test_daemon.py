@@ -6,7 +6,6 @@ import signal
 import socket
 import stat
 import threading
-import time
 import urllib.request
 from pathlib import Path
 

@@ -14,12 +14,12 @@ from pathlib import Path
 
 import pytest
 from google.protobuf import timestamp_pb2
+
 from pyctrd import ttrpc
 from pyctrd._api.containerd.api.events import task_pb2
 from pyctrd._api.containerd.api.services.ttrpc.events.v1 import events_pb2 as ttrpc_events
 from pyctrd.core import typeurl
 from pyctrd.daemon.systemd import notify, unit
-
 from tests.fixtures.daemon import DaemonProcess, start_daemon
 
 

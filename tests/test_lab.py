@@ -83,6 +83,7 @@ def test_a_new_client_reaches_a_relaunched_daemon_at_once() -> None:
     """A call made while the daemon was down must not make the next client fail (grpc's shared
     subchannel would still be backing off)."""
     import pytest
+
     from pyctrd.errdefs import Unavailable
 
     with Lab.start() as lab:

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import nbformat
 import pytest
+
 from pyctrd.errdefs import FailedPrecondition, Unavailable
 from pyctrd.lab import Lab
 from pyctrd.lab.procs import PidDir, ProcessRecord, stop_pid

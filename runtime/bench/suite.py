@@ -180,7 +180,7 @@ def _images(daemons: dict[str, PrivateDaemon], opts: Options, base: Path, log: L
         out["pull"] = {n: {k: Summary.of([p[k] for p in ps]).to_json() for k in ("total", "fetch", "unpack")}
                        for n, ps in pulls.items()}
         log("images      pull: " + ", ".join(f"{n} {out['pull'][n]['total']['median']:.0f} ms" for n in daemons))
-    except Exception as exc:  # noqa: BLE001 - the rest of the run still counts
+    except Exception as exc:
         out["pull"] = f"failed: {exc}"
     finally:
         if registry is not None:
@@ -200,7 +200,7 @@ def _images(daemons: dict[str, PrivateDaemon], opts: Options, base: Path, log: L
                 layers[n][str(count)] = Summary.of(v).to_json()
         out["layers"] = layers
         log("images      import and layers done")
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         out.setdefault("import", f"failed: {exc}")
         out.setdefault("layers", f"failed: {exc}")
     return out

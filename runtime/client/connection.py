@@ -97,8 +97,8 @@ class Connection:
         return md
 
     def stub(self, stub_cls: Callable[[grpc.Channel], Any], streaming: tuple[str, ...] = ()) -> _Stub:
-        key = stub_cls  # type: ignore[assignment]
-        if key not in self._stubs:  # type: ignore[comparison-overlap]
+        key = stub_cls
+        if key not in self._stubs:
             self._stubs[key] = _Stub(self, stub_cls(self.channel), set(streaming))  # type: ignore[index]
         return self._stubs[key]  # type: ignore[index]
 

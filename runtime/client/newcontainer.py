@@ -27,8 +27,8 @@ from .images import matcher
 from .unpack import is_unpacked, unpack
 
 if TYPE_CHECKING:
-    from . import Client
     from ..core.containers import Container
+    from . import Client
 
 __all__ = ["image_spec_opts", "new_container"]
 

@@ -114,7 +114,7 @@ def decode(cls: type[T], data: Any, *, path: list[str], loaded: Loaded | None = 
             continue
         attr = names[key]
         setattr(obj, attr, _coerce(hints[attr], value, p, err, loaded, getattr(obj, attr)))
-    return obj  # type: ignore[no-any-return]
+    return obj
 
 
 def _coerce(tp: Any, value: Any, p: list[str], err: Any, loaded: Loaded | None, current: Any) -> Any:

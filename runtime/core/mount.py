@@ -118,7 +118,7 @@ def _compact_overlay(options: Sequence[str]) -> tuple[list[str], str] | None:
         return None
     # The snapshot IDs are digits, so the common string prefix may end inside one
     # ("/r/s/1" for 12 and 11): step back to its directory.
-    common = os.path.dirname(os.path.commonprefix(dirs))
+    common = os.path.dirname(os.path.commonprefix(dirs))  # noqa: RUF071 - see above
     if common in ("", "/"):
         return None
     common += "/"
@@ -141,7 +141,7 @@ def _mount_from(cwd: str, source: str, target: str, fstype: str, flags: int, dat
                 raise OSError(e, f"unshare(CLONE_FS): {os.strerror(e)}")
             os.chdir(cwd)
             _sys_mount(source, target, fstype, flags, data)
-        except BaseException as exc:  # noqa: BLE001 - handed to the caller's thread
+        except BaseException as exc:
             failure.append(exc)
 
     worker = threading.Thread(target=run, name="pyctrd-mount-at")

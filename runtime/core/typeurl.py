@@ -49,7 +49,8 @@ def register_events() -> None:
 
 
 def type_url(msg: Message) -> str:
-    return msg.DESCRIPTOR.full_name
+    name: str = msg.DESCRIPTOR.full_name
+    return name
 
 
 def pack(msg: Message) -> any_pb2.Any:

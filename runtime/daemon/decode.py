@@ -39,7 +39,7 @@ def _safe(method: str, deserialize: Callable[[bytes], Any] | None) -> Callable[[
     def decode(data: bytes) -> Any:
         try:
             return deserialize(data)
-        except Exception as exc:  # noqa: BLE001 - DecodeError, and whatever else a parser raises
+        except Exception as exc:
             return Undecodable(method, str(exc) or type(exc).__name__)
 
     return decode

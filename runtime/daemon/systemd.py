@@ -5,8 +5,8 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
-import sys
 import socket
+import sys
 
 __all__ = ["daemon_command", "notify", "unit"]
 

@@ -144,7 +144,7 @@ class Plugin:
         t0 = time.perf_counter()
         try:
             p.instance = reg.init(ic)
-        except Exception as exc:  # noqa: BLE001 - status carries it
+        except Exception as exc:
             p.error = exc
         p.init_seconds = time.perf_counter() - t0
         return p

@@ -5,8 +5,21 @@ plugin depends on "a snapshotter" rather than on "overlayfs".
 """
 
 __all__ = [
-    "CONTENT", "DIFF", "EVENT", "GC", "GRPC", "INTERNAL", "LEASE", "METADATA", "MONITOR",
-    "RUNTIME", "RUNTIME_V2", "SERVICE", "SNAPSHOT", "TTRPC", "ALL",
+    "ALL",
+    "CONTENT",
+    "DIFF",
+    "EVENT",
+    "GC",
+    "GRPC",
+    "INTERNAL",
+    "LEASE",
+    "METADATA",
+    "MONITOR",
+    "RUNTIME",
+    "RUNTIME_V2",
+    "SERVICE",
+    "SNAPSHOT",
+    "TTRPC",
 ]
 
 CONTENT = "io.containerd.content.v1"

@@ -89,6 +89,7 @@ def from_timestamp(ts: timestamp_pb2.Timestamp) -> datetime:
         InvalidArgument: outside what a Timestamp may hold (years 1-9999, nanos 0-999999999).
     """
     try:
-        return ts.ToDatetime(tzinfo=UTC)
+        made: datetime = ts.ToDatetime(tzinfo=UTC)
+        return made
     except (ValueError, OverflowError) as exc:
         raise errdefs.InvalidArgument(f"timestamp: {exc}") from None

@@ -220,7 +220,7 @@ class _ForkServer:
                     os.write(w, str(os.getpid()).encode())
                     os.close(w)
                     self._wait_as_spare(theirs)  # never returns
-            except BaseException:  # noqa: BLE001 - whatever it was, this child only exits
+            except BaseException:
                 code = 1
             finally:
                 os._exit(code)

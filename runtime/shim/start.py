@@ -243,7 +243,7 @@ def _apply_options(data: bytes, pid: int) -> None:
         if not wrapped.type_url.endswith("containerd.runc.v1.Options"):
             return
         cgroup = oci_pb2.Options.FromString(wrapped.value).shim_cgroup
-    except Exception as exc:  # noqa: BLE001 - protobuf's DecodeError: an error, not a traceback
+    except Exception as exc:
         raise InvalidArgument(f"runtime options on stdin do not decode: {exc}") from None
     if cgroup:
         from ..cgroups import Cgroup

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from pyctrd.bench import SCHEMA, BenchResult, validate
 from pyctrd.bench.stats import Summary
 

@@ -12,8 +12,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from pyctrd.bench import validate
 
+from pyctrd.bench import validate
 from tests.fixtures.daemon import DaemonProcess
 
 pytestmark = [

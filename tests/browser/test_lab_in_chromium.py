@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
 from pyctrd.lab.procs import PidDir, stop_pid
 
 CHROMIUM = "/usr/bin/chromium"

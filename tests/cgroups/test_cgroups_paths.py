@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
 from pyctrd import errdefs
 from pyctrd._api.cgroups.v2.stats import metrics_pb2 as v2pb
 from pyctrd.cgroups import Cgroup, Hierarchies, freezer_state, metrics, to_any, watch_file

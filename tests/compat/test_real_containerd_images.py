@@ -15,10 +15,10 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 import pytest
+
 from pyctrd.images.archive import export_oci, import_images
 from pyctrd.images.samples import SampleImage, build_samples, push_samples, write_samples
 from pyctrd.remotes import DockerResolver, fetch_image
-
 from tests.fixtures.registry import Registry
 from tests.fixtures.stores import NewStore, labels
 
@@ -69,7 +69,7 @@ def ctr() -> Iterator[Ctr]:
         '"io.containerd.snapshotter.v1.zfs", "io.containerd.snapshotter.v1.devmapper", "io.containerd.snapshotter.v1.aufs"]\n'
         f'[grpc]\n  address = "{d}/c.sock"\n[ttrpc]\n  address = "{d}/t.sock"\n[debug]\n  address = ""\n'
         '[metrics]\n  address = ""\n')
-    log = open(d / "log.txt", "wb")  # noqa: SIM115 - closed below
+    log = open(d / "log.txt", "wb")
     proc = subprocess.Popen(["containerd", "--config", str(d / "config.toml")], stdout=log, stderr=log,
                             start_new_session=True)
     c = Ctr(d / "c.sock")

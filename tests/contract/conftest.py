@@ -32,7 +32,7 @@ def dump_tree(request: pytest.FixtureRequest) -> Iterator[list[Path]]:
 
 def _print_tree(path: Path) -> None:
     print(f"--- tree of {path} ---")
-    for dirpath, dirnames, filenames in sorted(os.walk(path)):
+    for dirpath, _dirnames, filenames in sorted(os.walk(path)):
         rel = Path(dirpath).relative_to(path)
         depth = len(rel.parts)
         print(f"{'  ' * depth}{rel.name or '.'}/")

@@ -21,6 +21,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+
 from pyctrd.core.mount import Mount, temp_mount, unmount_all
 from pyctrd.core.snapshots import Info, Kind, Snapshotter, Usage
 from pyctrd.errdefs import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound
@@ -28,7 +29,6 @@ from pyctrd.plugins.metadata.sqlite.metadata import Metadata
 from pyctrd.plugins.snapshots.btrfs import BtrfsSnapshotter
 from pyctrd.plugins.snapshots.native import NativeSnapshotter
 from pyctrd.plugins.snapshots.overlayfs import OverlaySnapshotter
-
 from tests.fixtures.inprocess import restart_daemon_for
 
 Factory = Callable[[Path], tuple[Snapshotter, Callable[[], None]]]

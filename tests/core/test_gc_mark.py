@@ -6,6 +6,7 @@ from collections import deque
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
 from pyctrd.core.gc import Node, Stats, label_refs, mark, parse_expire, validate_labels
 from pyctrd.errdefs import InvalidArgument
 

@@ -7,6 +7,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+
 from pyctrd.core.mount import Mount, lookup, mount_all, temp_mount, unmount_all
 
 

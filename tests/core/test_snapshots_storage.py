@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+
 from pyctrd.core.filters import parse
 from pyctrd.core.snapshots import (
     Info,

@@ -7,6 +7,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+
 from pyctrd.diagrams import dir_tree, scan
 
 

@@ -7,9 +7,10 @@ import importlib
 import inspect
 import pkgutil
 
+import pytest
+
 import pyctrd.diagrams
 import pyctrd.widgets
-import pytest
 
 
 def _modules() -> list[str]:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import pytest
+
 from pyctrd.client import PluginInfo
 from pyctrd.diagrams import plugin_graph, plugin_network, plugin_table, requires_edges
 from pyctrd.plugin import Registration, Registry

@@ -4,6 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+
 from pyctrd.client import PluginInfo
 from pyctrd.diagrams import architecture, dir_tree, lifecycle_sequence, plugin_graph
 
@@ -31,7 +32,6 @@ def test_other_diagrams_render(tmp_path: Path) -> None:
 @pytest.mark.needs_dot
 def test_snapshot_chain_and_content_graph_render() -> None:
     from pyctrd.diagrams import content_graph, snapshot_chain
-
     from tests.diagrams.test_snapshots_gc_pull import _blobs, _chain, _image, _overlay
 
     svg = snapshot_chain(_chain(), mounts=_overlay()).pipe(format="svg", encoding="utf-8")

@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+
 from pyctrd.core.containers import Container
 from pyctrd.core.content import Info as Blob
 from pyctrd.core.gc import Node, mark
@@ -74,7 +75,7 @@ def test_native_bind_mount_and_a_view_and_a_missing_parent() -> None:
 
 
 def test_tree_text_like_ctr_snapshots_tree() -> None:
-    text = snapshot_tree_text(_chain() + [Info(name="sibling", kind=Kind.ACTIVE, parent=CHAIN[1])])
+    text = snapshot_tree_text([*_chain(), Info(name="sibling", kind=Kind.ACTIVE, parent=CHAIN[1])])
     lines = text.splitlines()
     assert lines[0].startswith(CHAIN[0][:19]) and lines[0].endswith("COMMITTED")
     assert lines[1].startswith("└── " + CHAIN[1][:19])

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from difftrees import make_tar, ti
+
 from pyctrd.core.diff import ApplyLimits, ArchiveError
 from pyctrd.core.diff.compression import zstd_module
 from pyctrd.errdefs import InvalidArgument, PyctrdError

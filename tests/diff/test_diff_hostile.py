@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from difftrees import outside_state
 from hostile import FAMILIES, SMALL, Case
+
 from pyctrd.core.diff import apply_tar
 from pyctrd.core.diff.rootfs import remove_tree
 from pyctrd.errdefs import PyctrdError

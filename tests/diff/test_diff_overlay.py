@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from difftrees import make_tar, ti
+
 from pyctrd.core.diff import apply_tar
 from pyctrd.core.mount import Mount, temp_mount
 

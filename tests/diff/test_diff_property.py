@@ -13,6 +13,7 @@ from pathlib import Path
 from difftrees import tree_state
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+
 from pyctrd.core.diff import apply_tar, write_diff
 
 ROOT = os.geteuid() == 0

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 from difftrees import build_full_tree, make_tar, ti, tree_state
+
 from pyctrd.core.diff import ApplyStats, apply_tar, root_path, write_diff
 from pyctrd.core.diff.changes import changes
 from pyctrd.core.diff.compression import open_compressor, zstd_module

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 from difftrees import build_full_tree, make_tar, ti, tree_state
+
 from pyctrd.core.diff import LABEL_UNCOMPRESSED, Applier, ArchiveError, Comparer
 from pyctrd.core.mount import Mount
 from pyctrd.core.ocispec import (
@@ -25,7 +26,6 @@ from pyctrd.plugins.content.local import LocalStore
 from pyctrd.plugins.content.local.writer import LocalWriter
 from pyctrd.plugins.diff.walking import WalkingDiff, readonly_mounts
 from pyctrd.plugins.diff.walking.plugin import REGISTRATION, WalkingConfig
-
 from tests.fixtures.blobs import write_blob
 
 

@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 import pytest
+
 from pyctrd.core.images import check
 from pyctrd.core.images import platforms as plat
 from pyctrd.core.images.manifest import parse_manifest
@@ -21,7 +22,6 @@ from pyctrd.core.ocispec import (
 from pyctrd.errdefs import FailedPrecondition, InvalidArgument, NotFound
 from pyctrd.images.archive import export_oci, import_images, import_index
 from pyctrd.images.samples import SampleImage, build_samples, write_samples
-
 from tests.fixtures.stores import NewStore, digests, labels
 
 TODAY = dt.date(2024, 5, 1)
@@ -84,7 +84,10 @@ def test_import_names_without_image_name_annotation(new_store: NewStore, files: 
     del idx["manifests"][0]["annotations"]["io.containerd.image.name"]
     (plain / "index.json").write_text(json.dumps(idx))
     digest = samples["busybox"].manifest.digest
-    names = lambda **kw: [i.name for i in import_images(new_store(), plain, today=TODAY, **kw).images]
+
+    def names(**kw: object) -> list[str]:
+        return [i.name for i in import_images(new_store(), plain, today=TODAY, **kw).images]  # type: ignore[arg-type]
+
     assert names() == ["import-2024-05-01:latest"]
     assert names(base_name="foo/bar") == ["foo/bar:latest"]
     assert names(base_name="foo/bar", digests=True) == ["foo/bar:latest", f"foo/bar@{digest}"]

@@ -5,6 +5,7 @@ import hashlib
 import json
 
 import pytest
+
 from pyctrd.core.images import (
     Image,
     append_distribution_source,
@@ -66,7 +67,7 @@ def test_reference_manifest_size_matches_containerd() -> None:
                "8e84d07afc1616afedde52f470d235558f90b4a1aee9bd863b7b90ea6be86406",
                "60e3561eaa54ecbb7b81ddae348891ea6dfa5cada9490229a38f7f5734a807bf"]
     layers = tuple(Descriptor(MEDIA_TYPE_OCI_LAYER_GZIP, "sha256:" + d, s)
-                   for d, s in zip(digests, (1085074, 292, 82)))
+                   for d, s in zip(digests, (1085074, 292, 82), strict=True))
     cfg = Descriptor(MEDIA_TYPE_OCI_CONFIG, "sha256:bca1a1a4c9a5ca0a0a9ddc9c19de5835cdaec3208581698912b6a02a49f06fff", 860)
     _, data = manifest_descriptor(Manifest(MEDIA_TYPE_OCI_MANIFEST, cfg, layers))
     assert len(data + b"\n") == 656

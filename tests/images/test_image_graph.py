@@ -5,6 +5,7 @@ import json
 from collections.abc import Mapping
 
 import pytest
+
 from pyctrd.core.images import (
     check,
     children,
@@ -22,7 +23,6 @@ from pyctrd.images.blobmap import BlobMap
 from pyctrd.images.samples import build_samples
 from pyctrd.images.samples.build import SampleImage
 from pyctrd.plugins.content.local import LocalStore
-
 from tests.fixtures.stores import NewStore
 
 

@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 import pytest
+
 from pyctrd.core.images import platforms as plat
 from pyctrd.errdefs import NotFound
 from pyctrd.images.samples import SampleImage, build_busybox, build_samples
@@ -35,7 +36,7 @@ def merged(s: SampleImage) -> dict[str, bytes | None]:
     """Apply the layers the way overlayfs presents them (whiteouts and opaque dirs)."""
     fs: dict[str, bytes | None] = {}
     for i in range(len(s.layers)):
-        tf = tarfile.open(fileobj=io.BytesIO(gzip.decompress(s.blobs[s.layers[i].digest])))  # noqa: SIM115
+        tf = tarfile.open(fileobj=io.BytesIO(gzip.decompress(s.blobs[s.layers[i].digest])))
         for m in tf.getmembers():
             head, _, name = m.name.rpartition("/")
             if name == ".wh..wh..opq":

@@ -11,6 +11,7 @@ from pathlib import Path
 import nbformat
 import pytest
 from nbclient import NotebookClient
+
 from pyctrd.lab.procs import PidDir
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 
 import pytest
+
 from pyctrd import errdefs
 from pyctrd.core import oci
 from pyctrd.core.oci import caps

@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+
 from pyctrd.core import digest as digests
 from pyctrd.core.content import ContentStore, Info
 from pyctrd.errdefs import FailedPrecondition, InvalidArgument, NotFound, Unavailable

@@ -6,13 +6,13 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+
 from pyctrd.config import Duration
 from pyctrd.core.gc import Collector, Stats
 from pyctrd.errdefs import Unavailable, Unknown
 from pyctrd.plugins.content.local import LocalStore
 from pyctrd.plugins.gc.scheduler import Scheduler, SchedulerConfig
 from pyctrd.plugins.metadata.sqlite.metadata import Metadata
-
 from tests.fixtures.blobs import write_blob
 
 

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 from google.protobuf import any_pb2
+
 from pyctrd import errdefs
 from pyctrd.core import namespaces, typeurl
 from pyctrd.core.containers import Container, ContainerStore, RuntimeInfo
@@ -131,7 +132,6 @@ def test_proto_round_trip() -> None:
 def test_containers_are_gc_roots(tmp_path: Path) -> None:
     from pyctrd.core.gc import Node
     from pyctrd.plugins.content.local import LocalStore
-
     from tests.fixtures.blobs import write_blob
 
     m = Metadata(tmp_path / "meta.db", content=LocalStore(tmp_path / "content"))

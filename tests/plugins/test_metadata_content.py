@@ -5,6 +5,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
 from pyctrd.core import digest as digests
 from pyctrd.core.content import ContentStore, Info
 from pyctrd.core.leases import Resource, lease
@@ -12,7 +13,6 @@ from pyctrd.core.namespaces import namespace
 from pyctrd.errdefs import AlreadyExists, InvalidArgument, NotFound
 from pyctrd.plugins.content.local import LocalStore
 from pyctrd.plugins.metadata.sqlite.metadata import Metadata
-
 from tests.fixtures.clock import FakeClock
 
 DATA = b"shared layer bytes"

@@ -11,16 +11,16 @@ from pathlib import Path
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
 from pyctrd.core import digest as digests
 from pyctrd.core.gc import Collector, Node, ResourceTracker
-from pyctrd.core.leases import Resource, lease
 from pyctrd.core.images import Image
+from pyctrd.core.leases import Resource, lease
 from pyctrd.core.namespaces import namespace
 from pyctrd.core.ocispec import MEDIA_TYPE_OCI_MANIFEST, Descriptor
 from pyctrd.errdefs import NotFound
 from pyctrd.plugins.content.local import LocalStore
 from pyctrd.plugins.metadata.sqlite.metadata import Metadata
-
 from tests.fixtures.blobs import write_blob, write_image
 from tests.fixtures.clock import FakeClock
 

@@ -5,13 +5,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
 from pyctrd.core.images import Image
 from pyctrd.core.metadata import ImageStore
 from pyctrd.core.namespaces import namespace
 from pyctrd.core.ocispec import MEDIA_TYPE_OCI_INDEX, MEDIA_TYPE_OCI_MANIFEST, Descriptor
 from pyctrd.errdefs import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound
 from pyctrd.plugins.metadata.sqlite.metadata import Metadata
-
 from tests.fixtures.clock import FakeClock
 
 A, B = "sha256:" + "a" * 64, "sha256:" + "b" * 64

@@ -5,11 +5,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
 from pyctrd.core.leases import Lease, LeaseManager, Resource
 from pyctrd.core.namespaces import namespace
 from pyctrd.errdefs import AlreadyExists, InvalidArgument, NotFound, NotImplemented
 from pyctrd.plugins.metadata.sqlite.metadata import Metadata
-
 from tests.fixtures.clock import FakeClock
 
 D = "sha256:" + "e" * 64

@@ -7,6 +7,7 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 import pytest
+
 from pyctrd.core import typeurl
 from pyctrd.core.containers import Container, RuntimeInfo
 from pyctrd.core.content import Info as ContentInfo
@@ -20,7 +21,6 @@ from pyctrd.plugins.content.local import LocalStore
 from pyctrd.plugins.metadata.sqlite.metadata import Metadata
 from pyctrd.plugins.snapshots.native import NativeSnapshotter
 from pyctrd.plugins.snapshots.overlayfs import OverlaySnapshotter
-
 from tests.fixtures.blobs import write_blob
 from tests.fixtures.clock import FakeClock
 

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
 from pyctrd.core.mount import Mount, lookup, unmount_all
 from pyctrd.core.snapshots import Kind
 from pyctrd.plugin import InitContext, Plugin

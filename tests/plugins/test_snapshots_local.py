@@ -9,6 +9,7 @@ import struct
 from pathlib import Path
 
 import pytest
+
 from pyctrd.core.mount import Mount, temp_mount
 from pyctrd.core.snapshots import Info, Kind, Snapshotter
 from pyctrd.errdefs import NotFound

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from pyctrd import errdefs
 from pyctrd.core.snapshots import Snapshotter
 from pyctrd.plugin import REGISTRY, InitContext, Plugin, Registration, host_platform, types

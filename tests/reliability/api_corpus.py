@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from google.protobuf import any_pb2, field_mask_pb2
+
 from pyctrd._api.containerd.api.events import task_pb2 as task_events
 from pyctrd._api.containerd.api.services.containers.v1 import containers_pb2 as cpb
 from pyctrd._api.containerd.api.services.content.v1 import content_pb2 as kpb
@@ -42,7 +43,6 @@ from pyctrd._api.containerd.api.services.namespaces.v1 import namespace_pb2 as n
 from pyctrd._api.containerd.api.services.snapshots.v1 import snapshots_pb2 as spb
 from pyctrd._api.containerd.api.services.tasks.v1 import tasks_pb2 as tpb
 from pyctrd._api.containerd.api.types import descriptor_pb2, mount_pb2
-
 from tests.reliability.rawgrpc import NAMESPACE_FREE, methods
 
 __all__ = ["ALL_CLEAN", "BAD", "BAD_OPTIONS", "BAD_SPECS", "LOOKUP", "SPEC_URL", "Case", "World", "all_cases", "family", "hostile_ids"]

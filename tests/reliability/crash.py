@@ -61,7 +61,7 @@ def run_workers(n: int, work: Callable[[int], None], killer: Killer, timeout: fl
     def one(i: int) -> None:
         try:
             work(i)
-        except BaseException as exc:  # noqa: BLE001 - reported to the test
+        except BaseException as exc:
             if not killer.dead():
                 errors.append(exc)
 

@@ -107,6 +107,7 @@ def call(channel: grpc.Channel, m: Method, payload: bytes | Iterable[bytes], *,
 def assert_serving(channel: grpc.Channel) -> None:
     """The daemon still answers: the health check says SERVING and Version works."""
     from grpc_health.v1 import health_pb2, health_pb2_grpc
+
     from pyctrd._api.containerd.api.services.version.v1 import version_pb2_grpc
 
     health = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=10)

@@ -15,10 +15,10 @@ from pathlib import Path
 
 import grpc
 import pytest
+
 from pyctrd.core.leases import lease
 from pyctrd.core.metadata import Image
 from pyctrd.core.ocispec import Descriptor
-
 from tests.fixtures.blobs import write_blob
 from tests.fixtures.daemon import DaemonProcess, start_daemon
 from tests.reliability.api_corpus import World

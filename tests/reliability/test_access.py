@@ -14,9 +14,9 @@ import os
 import stat
 
 import pytest
+
 from pyctrd import errdefs
 from pyctrd.plugins.runtime.v2.binary import resolve_runtime
-
 from tests.reliability.figures import record
 from tests.reliability.peer import connect_as
 from tests.runtime.conftest import Env, needs_go_shim

@@ -13,10 +13,10 @@ from typing import Any
 import grpc
 import pytest
 from google.protobuf import any_pb2
+
 from pyctrd import errdefs
 from pyctrd._api.containerd.api.services.tasks.v1 import tasks_pb2 as tpb
 from pyctrd.plugins.runtime.v2.binary import resolve_runtime
-
 from tests.reliability.api_corpus import BAD, LOOKUP, Case, hostile_ids
 from tests.reliability.figures import record
 from tests.reliability.rawgrpc import assert_serving, call, method

@@ -20,10 +20,10 @@ from typing import Any
 
 import pytest
 import tomli_w
+
 from pyctrd.cmd.pyctrd import main
 from pyctrd.config import Config, Duration
 from pyctrd.plugin import REGISTRY
-
 from tests.reliability.figures import record
 
 SYNTAX = {

@@ -19,13 +19,13 @@ from functools import partial
 from pathlib import Path
 
 import pytest
+
 from pyctrd.client import Client
 from pyctrd.core import digest as digests
 from pyctrd.core.leases import lease
 from pyctrd.core.metadata import Image
 from pyctrd.core.ocispec import Descriptor
 from pyctrd.errdefs import AlreadyExists, NotFound, PyctrdError
-
 from tests.fixtures.blobs import write_blob
 from tests.fixtures.daemon import DaemonProcess, start_daemon
 from tests.reliability.crash import Killer, integrity, run_workers

@@ -19,12 +19,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from pyctrd import errdefs
 from pyctrd.cgroups import Hierarchies
 from pyctrd.client import Client
 from pyctrd.plugins.runtime.v2.binary import resolve_runtime
 from pyctrd.plugins.runtime.v2.orphans import listening_sockets
-
 from tests.fixtures.daemon import start_daemon
 from tests.reliability.crash import Killer, integrity, run_workers
 from tests.reliability.figures import record, scaled

@@ -19,11 +19,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
 from pyctrd.core.leases import lease
 from pyctrd.errdefs import PyctrdError
 from pyctrd.images.samples import build_samples, push_samples
 from pyctrd.remotes import DockerResolver, fetch_image
-
 from tests.fixtures.daemon import DaemonProcess, start_daemon
 from tests.fixtures.registry import PASSWORD, USER, Registry
 from tests.reliability.figures import record

@@ -13,11 +13,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
 from pyctrd.client import Client
 from pyctrd.core import digest as digests
 from pyctrd.core.leases import lease
 from pyctrd.errdefs import AlreadyExists, PyctrdError
-
 from tests.fixtures.daemon import DaemonProcess, start_daemon
 from tests.reliability.crash import integrity
 from tests.reliability.figures import record

@@ -19,10 +19,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
 from pyctrd import errdefs
 from pyctrd.core.runtime import Exit
 from pyctrd.plugins.runtime.v2.binary import resolve_runtime
-
 from tests.fixtures.daemon import start_daemon
 from tests.reliability.figures import record
 from tests.runtime.conftest import Env, EventLog, needs_go_shim, shim_pids, wait_exit, wait_for
@@ -61,7 +61,7 @@ def test_a_killed_shim_is_reported_exited_and_cleaned_up(rt: Env, runtime: str) 
         def wait() -> None:
             try:
                 waited.append(task.wait(timeout=60))
-            except BaseException as exc:  # noqa: BLE001 - the answer, whatever it is
+            except BaseException as exc:
                 waited.append(exc)
 
         waiter = threading.Thread(target=wait)

@@ -12,13 +12,13 @@ import signal
 from pathlib import Path
 
 import pytest
+
 from pyctrd import errdefs
 from pyctrd.core import digest as digests
 from pyctrd.core.content import Info
 from pyctrd.core.leases import Resource, lease
 from pyctrd.core.metadata import Image
 from pyctrd.core.ocispec import Descriptor
-
 from tests.fixtures.blobs import write_blob
 from tests.reliability.figures import record
 from tests.runtime.conftest import Env, EventLog, needs_go_shim
@@ -140,7 +140,6 @@ def test_snapshots_keep_namespaces_apart(short_tmp: Path) -> None:
     """A snapshot (active key and committed name) made in A is NotFound from B for every
     call that names it - also as a parent - and B's snapshot of the same key is its own."""
     from pyctrd.core.snapshots import Info as SnapInfo
-
     from tests.fixtures.daemon import start_daemon
 
     d = start_daemon(short_tmp)

@@ -17,13 +17,13 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
+
 from pyctrd import errdefs
 from pyctrd.cgroups import Hierarchies
 from pyctrd.client import Client
 from pyctrd.core import digest as digests
 from pyctrd.core.leases import lease
 from pyctrd.plugins.runtime.v2.binary import resolve_runtime
-
 from tests.reliability.figures import record, scaled
 from tests.runtime.conftest import Env, needs_go_shim, shim_pids, wait_exit, wait_for
 

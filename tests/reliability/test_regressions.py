@@ -71,6 +71,7 @@ def test_bad_filters_are_invalid_argument(channel: grpc.Channel, text: str) -> N
 def test_event_of_known_type_that_does_not_decode(channel: grpc.Channel, tail: str) -> None:
     """An event Any naming a known type with bytes that are not it raised DecodeError (UNKNOWN)."""
     from google.protobuf import any_pb2
+
     from pyctrd._api.containerd.api.services.events.v1 import events_pb2
 
     bad = any_pb2.Any(type_url="containerd.events.TaskExit", value=b"\xff" * 9)
@@ -107,6 +108,7 @@ def test_task_from_a_spec_of_the_wrong_shape(daemon: InProcessDaemon, channel: g
     """A container may hold any bytes as its spec; a task from a spec that is not an OCI
     object was UNKNOWN (AttributeError from the bundle, or runc's Go unmarshalling error)."""
     from google.protobuf import any_pb2
+
     from pyctrd._api.containerd.api.services.containers.v1 import containers_pb2 as cpb
     from pyctrd._api.containerd.api.services.tasks.v1 import tasks_pb2
 
@@ -124,6 +126,7 @@ def test_task_from_a_spec_of_the_wrong_shape(daemon: InProcessDaemon, channel: g
 def test_runtime_options_that_do_not_decode(daemon: InProcessDaemon, channel: grpc.Channel) -> None:
     """runc Options whose bytes are not Options made the shim's start die with a traceback."""
     from google.protobuf import any_pb2
+
     from pyctrd._api.containerd.api.services.containers.v1 import containers_pb2 as cpb
     from pyctrd._api.containerd.api.services.tasks.v1 import tasks_pb2
 
@@ -162,6 +165,7 @@ def test_trailing_newline_is_not_part_of_a_valid_id(channel: grpc.Channel) -> No
 def test_out_of_range_timestamps_are_invalid_argument(channel: grpc.Channel, tail: str) -> None:
     """A Timestamp before year 1 or with negative nanos raised ValueError (UNKNOWN)."""
     from google.protobuf import timestamp_pb2
+
     from pyctrd._api.containerd.api.services.containers.v1 import containers_pb2 as cpb
     from pyctrd._api.containerd.api.services.content.v1 import content_pb2 as kpb
     from pyctrd._api.containerd.api.services.events.v1 import events_pb2 as epb

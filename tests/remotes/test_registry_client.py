@@ -6,6 +6,7 @@ from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 
 import pytest
+
 from pyctrd.core.images import check
 from pyctrd.core.images.manifest import Index, manifest_descriptor
 from pyctrd.core.ocispec import MEDIA_TYPE_OCI_INDEX, Descriptor, Platform
@@ -15,7 +16,6 @@ from pyctrd.images.blobmap import BlobMap
 from pyctrd.images.samples import SampleImage, build_samples, push_samples
 from pyctrd.remotes import DockerResolver, HostOptions, RetryPolicy, fetch_image, push_image
 from pyctrd.remotes.docker import ACCEPT_MANIFESTS
-
 from tests.fixtures.faulty_http import FaultyProxy
 from tests.fixtures.registry import PASSWORD, USER, Registry, make_tls_cert
 from tests.fixtures.stores import NewStore, digests, labels

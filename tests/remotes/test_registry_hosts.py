@@ -4,6 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+
 from pyctrd.errdefs import InvalidArgument
 from pyctrd.remotes.docker import HostOptions, RegistryHost, configure_hosts, host_dir, parse_hosts_toml
 

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from pyctrd.cgroups import Hierarchies
 from pyctrd.core import oci
 from pyctrd.runc import Reaper, Runc, set_subreaper

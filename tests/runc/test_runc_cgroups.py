@@ -7,6 +7,7 @@ import signal
 
 import pytest
 from conftest import Lab, make_rootfs, reaping, run
+
 from pyctrd import errdefs
 from pyctrd._api.cgroups.stats.v1 import metrics_pb2 as v1pb
 from pyctrd.cgroups import Cgroup, metrics, oom_events, to_any

@@ -7,6 +7,7 @@ import signal
 
 import pytest
 from conftest import Lab, reaping, run
+
 from pyctrd import errdefs
 from pyctrd.cgroups import Cgroup, freezer_state
 from pyctrd.core import oci

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 from conftest import run
+
 from pyctrd import errdefs
 from pyctrd.runc import (
     ChildMonitor,

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from pyctrd import errdefs
 from pyctrd.cgroups import Hierarchies
 from pyctrd.client import Client, cio
@@ -32,7 +33,6 @@ from pyctrd.core.containers import Container
 from pyctrd.core.events import Envelope
 from pyctrd.core.runtime import Exit
 from pyctrd.plugins.runtime.v2.binary import resolve_runtime
-
 from tests.fixtures.daemon import DaemonProcess, start_daemon
 from tests.runc.conftest import make_rootfs
 

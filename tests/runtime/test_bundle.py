@@ -6,6 +6,7 @@ import stat
 from pathlib import Path
 
 import pytest
+
 from pyctrd import errdefs
 from pyctrd.plugins.runtime.v2.bundle import load_bundle, new_bundle
 from pyctrd.plugins.runtime.v2.orphans import OrphanReaper, zombie_children

@@ -6,6 +6,7 @@ import signal
 from pathlib import Path
 
 import pytest
+
 from pyctrd.plugins.internal.restart.monitor import STATUS_LABEL, RestartMonitor
 from pyctrd.plugins.metadata.sqlite.metadata import Metadata
 

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Self
 
 import pytest
+
 from pyctrd.cgroups import Hierarchies
 from pyctrd.client import Client, cio
 from pyctrd.config import Config

@@ -8,6 +8,7 @@ import stat
 from pathlib import Path
 
 import pytest
+
 from pyctrd import errdefs
 from pyctrd._api.cgroups.stats.v1 import metrics_pb2 as v1
 from pyctrd.client import cio

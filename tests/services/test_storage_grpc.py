@@ -7,15 +7,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from pyctrd._api.containerd.api.services.content.v1 import content_pb2 as pb
 from pyctrd._api.containerd.api.services.content.v1 import content_pb2_grpc as pb_grpc
 from pyctrd.client import Client
 from pyctrd.core import digest as digests
-from pyctrd.core.leases import Resource
 from pyctrd.core.images import Image
+from pyctrd.core.leases import Resource
 from pyctrd.core.ocispec import MEDIA_TYPE_OCI_MANIFEST, Descriptor
 from pyctrd.errdefs import AlreadyExists, InvalidArgument, NotFound
-
 from tests.fixtures.blobs import write_blob, write_image
 from tests.fixtures.inprocess import InProcessDaemon, inprocess_daemon
 

@@ -26,7 +26,6 @@ from pathlib import Path
 from pyctrd import errdefs, ttrpc
 from pyctrd._api.containerd.runtime.v2.task import shim_pb2 as api
 from pyctrd.runc import set_subreaper
-
 from tests.runc.conftest import make_rootfs
 from tests.shim.private_containerd import PrivateContainerd
 

@@ -23,12 +23,12 @@ from typing import Any
 
 import pytest
 from google.protobuf import empty_pb2
+
 from pyctrd import ttrpc
 from pyctrd._api.containerd.api.services.ttrpc.events.v1 import events_pb2
 from pyctrd.cgroups import Hierarchies
 from pyctrd.core import oci, typeurl
 from pyctrd.runc import set_subreaper
-
 from tests.runc.conftest import make_rootfs
 
 TEST_TIMEOUT = 60.0

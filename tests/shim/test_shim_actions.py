@@ -9,12 +9,12 @@ import time
 from pathlib import Path
 
 import pytest
+
 from pyctrd import errdefs, ttrpc
 from pyctrd._api.containerd.runtime.v2.task import shim_pb2 as api
 from pyctrd.core import oci
 from pyctrd.shim.flags import parse
 from pyctrd.shim.start import new_socket, socket_address
-
 from tests.shim.conftest import SHIM, ShimLab, cgroup_dirs, reap
 from tests.shim.test_shim_tasks import TASK, T, bind_rootfs, mounted
 

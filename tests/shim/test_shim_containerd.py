@@ -19,8 +19,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from pyctrd.runc import set_subreaper
 
+from pyctrd.runc import set_subreaper
 from tests.runc.conftest import make_rootfs
 from tests.shim.private_containerd import CONTAINERD, PrivateContainerd
 

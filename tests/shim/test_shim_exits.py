@@ -5,10 +5,10 @@ import os
 import signal
 
 import pytest
+
 from pyctrd import ttrpc
 from pyctrd._api.containerd.runtime.v2.task import shim_pb2 as api
 from pyctrd.core import oci
-
 from tests.shim.conftest import EventSink, ShimLab, reap
 from tests.shim.test_shim_tasks import TASK, T, assert_nothing_left, bind_rootfs, exec_spec
 

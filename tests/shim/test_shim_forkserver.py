@@ -18,7 +18,6 @@ from pyctrd._api.containerd.runtime.v2.task import shim_pb2 as api
 from pyctrd.bench.probes import peer_pid
 from pyctrd.shim.forkclient import socket_path
 from pyctrd.shim.forkserver import set_cmdline
-
 from tests.shim.conftest import SHIM, ShimLab, reap
 
 TASK = api.DESCRIPTOR.services_by_name["Task"]

@@ -5,6 +5,7 @@ import asyncio
 from pathlib import Path
 
 import pytest
+
 from pyctrd import errdefs
 from pyctrd._api.containerd.api.events import task_pb2 as events
 from pyctrd.runc import Reaper
@@ -13,7 +14,6 @@ from pyctrd.shim.process import Process
 from pyctrd.shim.publisher import Publisher
 from pyctrd.shim.service import timestamp
 from pyctrd.shim.stdio import Stdio
-
 from tests.shim.conftest import EventSink
 
 

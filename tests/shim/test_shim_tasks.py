@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 from google.protobuf import any_pb2
+
 from pyctrd import errdefs, ttrpc
 from pyctrd._api.cgroups.stats.v1 import metrics_pb2
 from pyctrd._api.containerd.api.types import mount_pb2
@@ -24,7 +25,6 @@ from pyctrd._api.containerd.runtime.v2.runc.options import oci_pb2
 from pyctrd._api.containerd.runtime.v2.task import shim_pb2 as api
 from pyctrd.core import oci, typeurl
 from pyctrd.runc.io import read_until_eof
-
 from tests.shim.conftest import EventSink, ShimLab, cgroup_dirs, reap
 
 pytestmark = pytest.mark.requires_root

@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 from google.protobuf import empty_pb2
+
 from pyctrd import errdefs, ttrpc
 from pyctrd._api.containerd.runtime.v2.task import shim_pb2
 from pyctrd.ttrpc.call_context import current_call

@@ -8,6 +8,7 @@ from typing import Any
 import grpc
 import pytest
 from google.protobuf import empty_pb2
+
 from pyctrd import errdefs, ttrpc
 from pyctrd._api.containerd.runtime.v2.task import shim_pb2
 from pyctrd.ttrpc import framing, messages

@@ -5,6 +5,7 @@ import asyncio
 
 import grpc
 import pytest
+
 from pyctrd import errdefs
 from pyctrd.ttrpc import framing, messages
 from pyctrd.ttrpc.framing import Header, MessageType

@@ -24,6 +24,7 @@ from pathlib import Path
 
 import pytest
 from google.protobuf import empty_pb2
+
 from pyctrd import errdefs, ttrpc
 from pyctrd._api.containerd.runtime.v2.task import shim_pb2
 

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from pyctrd import errdefs, ttrpc
 from pyctrd._api.containerd.api.services.content.v1 import content_pb2
 from pyctrd._api.containerd.api.services.ttrpc.events.v1 import events_pb2

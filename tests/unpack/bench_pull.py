@@ -23,7 +23,6 @@ from pathlib import Path
 from pyctrd.client import Client
 from pyctrd.images.samples import build_samples, push_samples
 from pyctrd.remotes import DockerResolver
-
 from tests.fixtures.daemon import start_daemon
 from tests.fixtures.registry import start_registry
 from tests.shim.private_containerd import PrivateContainerd

@@ -10,11 +10,11 @@ import re
 from pathlib import Path
 
 import pytest
+
 from pyctrd.cmd.pyctr.units import bytes_iec
 from pyctrd.core.images import chain_ids
 from pyctrd.core.mount import Mount, temp_mount
 from pyctrd.images.samples import SampleImage
-
 from tests.fixtures.daemon import DaemonProcess
 from tests.fixtures.registry import Registry
 
@@ -77,7 +77,7 @@ def test_ctr_content_fetch_and_images_pull(pyctrd: DaemonProcess, pushed: Regist
 
     content = pyctrd.ctr("content", "ls").stdout
     assert f"containerd.io/gc.ref.snapshot.overlayfs={chain[-1]}" in content
-    for layer, diff_id in zip(layered.layers, layered.diff_ids):
+    for layer, diff_id in zip(layered.layers, layered.diff_ids, strict=True):
         assert re.search(rf"{layer.digest}\s.*containerd.io/uncompressed={diff_id}", content)
     assert _content_rows(content) == _content_rows(pyctrd.pyctr("content", "ls").stdout)
 

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from pyctrd.client import Client
 from pyctrd.core.images import chain_ids
 from pyctrd.errdefs import FailedPrecondition, InvalidArgument, NotFound
@@ -17,7 +18,6 @@ from pyctrd.images.blobmap import BlobMap
 from pyctrd.images.samples import SampleImage
 from pyctrd.images.samples.build import _image
 from pyctrd.remotes import DockerResolver, push_image
-
 from tests.fixtures.faulty_http import FaultyProxy
 from tests.fixtures.inprocess import InProcessDaemon
 from tests.fixtures.registry import Registry
@@ -70,7 +70,7 @@ def test_pull_events_and_layers_shared_between_images(daemon: InProcessDaemon, p
     assert {ns for _, ns, _ in got} == {"default"}
     prepares = [e for t, _, e in got if t == "/snapshot/prepare"]
     commits = [e for t, _, e in got if t == "/snapshot/commit"]
-    for i, (p, cm) in enumerate(zip(prepares, commits)):
+    for i, (p, cm) in enumerate(zip(prepares, commits, strict=True)):
         assert re.fullmatch(rf"extract-\d+-[A-Za-z0-9_-]{{4}} {chain[i]}", p.key), p.key
         assert p.parent == (chain[i - 1] if i else "")
         assert (cm.key, cm.name) == (p.key, chain[i])

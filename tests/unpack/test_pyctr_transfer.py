@@ -7,12 +7,12 @@ import re
 from pathlib import Path
 
 import pytest
+
 from pyctrd.cmd.pyctr.progress import ProgressDisplay, bar
 from pyctrd.core.images import chain_ids
 from pyctrd.core.remotes import Progress
 from pyctrd.images.samples import SampleImage, write_samples
 from pyctrd.remotes import DockerResolver
-
 from tests.fixtures.daemon import start_daemon
 from tests.fixtures.faulty_http import FaultyProxy
 from tests.fixtures.registry import Registry

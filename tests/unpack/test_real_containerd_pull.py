@@ -13,11 +13,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
 from pyctrd.client import Client
 from pyctrd.core.images import chain_ids
 from pyctrd.core.mount import temp_mount
 from pyctrd.images.samples import SampleImage
-
 from tests.fixtures.daemon import DaemonProcess
 from tests.fixtures.registry import Registry
 from tests.shim.private_containerd import CONTAINERD, PrivateContainerd

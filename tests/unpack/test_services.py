@@ -6,10 +6,10 @@ import re
 from pathlib import Path
 
 import pytest
+
 from pyctrd.core.content import Info as ContentInfo
 from pyctrd.errdefs import AlreadyExists, InvalidArgument, NotFound
 from pyctrd.errdefs import NotImplemented as NotImplementedKind
-
 from tests.fixtures.inprocess import QUIET_GC, InProcessDaemon, inprocess_daemon
 
 from .test_pull_client import events_of

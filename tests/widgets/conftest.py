@@ -7,6 +7,7 @@ from typing import Any
 
 import comm
 import pytest
+
 from pyctrd.lab import Lab
 
 

@@ -6,6 +6,7 @@ import hashlib
 from collections.abc import Callable
 
 import pytest
+
 from pyctrd.core import leases as current_lease
 from pyctrd.core.gc import Node
 from pyctrd.errdefs import FailedPrecondition, NotFound

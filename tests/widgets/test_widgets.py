@@ -4,6 +4,7 @@ from __future__ import annotations
 import itertools
 
 import pytest
+
 from pyctrd.lab import Lab
 from pyctrd.widgets import Dashboard, DirTree, EventFeed, EventLog, PluginGraph
 

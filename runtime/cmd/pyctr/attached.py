@@ -69,7 +69,7 @@ def wait_attached(process: Process, *, terminal: bool, start: bool = True) -> Ex
     def waiter() -> None:
         try:
             outcome["exit"] = process.wait()
-        except BaseException as exc:  # noqa: BLE001 - re-raised in the main thread
+        except BaseException as exc:
             outcome["error"] = exc
 
     thread = threading.Thread(target=waiter, daemon=True, name="wait")

@@ -15,7 +15,7 @@ from ...core.containers import Container
 from .app import AliasGroup, Context, pass_ctx
 from .namespaces import parse_labels
 from .run import container_options, create_container
-from .tabwriter import TabWriter
+from .tabwriter import TabWriter, stdout
 
 
 class Group(AliasGroup):
@@ -90,7 +90,7 @@ def ls(ctx: Context, quiet: bool, filters: tuple[str, ...]) -> None:
         for c in found:
             click.echo(c.id)
         return
-    w = TabWriter(click.get_text_stream("stdout"), minwidth=4, padding=4)
+    w = TabWriter(stdout(), minwidth=4, padding=4)
     w.write("CONTAINER\tIMAGE\tRUNTIME\t\n")
     for c in found:
         w.write(f"{c.id}\t{c.image or '-'}\t{c.runtime.name}\t\n")

@@ -12,7 +12,7 @@ from .app import AliasGroup, Context, pass_ctx
 from .images_transfer import print_hosts, registry_options, resolver
 from .namespaces import parse_labels
 from .progress import ProgressDisplay
-from .tabwriter import TabWriter
+from .tabwriter import TabWriter, stdout
 from .units import human_duration, human_size
 
 
@@ -35,7 +35,7 @@ def _age(t: datetime | None) -> str:
 @pass_ctx
 def ls(ctx: Context, quiet: bool, filters: tuple[str, ...]) -> None:
     """List blobs in the namespace (FILTERS: digest==…, size==…, labels.KEY==…)."""
-    out = click.get_text_stream("stdout")
+    out = stdout()
     infos = list(ctx.client.content.walk(*filters))
     if quiet:
         for info in infos:
@@ -70,7 +70,7 @@ def get(ctx: Context, digest: str) -> None:
 def active(ctx: Context, match: str) -> None:
     """List ingests in progress (MATCH: a filter such as ref~=layer)."""
     statuses = ctx.client.content.list_statuses(*([match] if match else []))
-    w = TabWriter(click.get_text_stream("stdout"), minwidth=1, padding=1, padchar="\t")
+    w = TabWriter(stdout(), minwidth=1, padding=1, padchar="\t")
     w.write("REF\tSIZE\tAGE\t\n")
     for st in statuses:
         w.write(f"{st.ref}\t{human_size(st.offset)}\t{_age(st.started_at)}\t\n")
@@ -124,7 +124,7 @@ def fetch(ctx: Context, platform: str | None, all_platforms: bool, plain_http: b
           hosts_dir: str | None, skip_verify: bool, ref: str) -> None:
     """Fetch an image's content into the store and record the image (no unpacking)."""
     r = resolver(ctx, plain_http, user, hosts_dir, skip_verify)
-    display = ProgressDisplay(click.get_text_stream("stdout"))
+    display = ProgressDisplay(stdout())
     with display:
         ctx.client.fetch(ref, platform=platform, all_platforms=all_platforms, resolver=r, progress=display)
     print_hosts(display)

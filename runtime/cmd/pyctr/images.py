@@ -15,7 +15,7 @@ from ...client.unpack import is_unpacked
 from ...core.images import Image
 from ...core.images import platforms as plat
 from .app import AliasGroup, Context, pass_ctx
-from .tabwriter import TabWriter
+from .tabwriter import TabWriter, stdout
 from .units import bytes_iec
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -46,7 +46,7 @@ def ls(ctx: Context, quiet: bool, filters: tuple[str, ...]) -> None:
             click.echo(img.name)
         return
     images = ctx.client.images
-    w = TabWriter(click.get_text_stream("stdout"), minwidth=1, padding=1)
+    w = TabWriter(stdout(), minwidth=1, padding=1)
     w.write("REF\tTYPE\tDIGEST\tSIZE\tPLATFORMS\tLABELS\t\n")
     for img in found:
         try:
@@ -123,7 +123,7 @@ def check(ctx: Context, quiet: bool, snapshotter: str, filters: tuple[str, ...])
     images, cs = ctx.client.images, ctx.client.content
     sn = ctx.client.snapshotter(snapshotter)
     failed: errdefs.PyctrdError | None = None
-    w = TabWriter(click.get_text_stream("stdout"), minwidth=1, padding=1)
+    w = TabWriter(stdout(), minwidth=1, padding=1)
     if not quiet:
         w.write("REF\tTYPE\tDIGEST\tSTATUS\tSIZE\tUNPACKED\t\n")
     for img in images.list(*filters):
@@ -157,4 +157,4 @@ def check(ctx: Context, quiet: bool, snapshotter: str, filters: tuple[str, ...])
         raise failed
 
 
-from . import images_transfer  # noqa: F401 - registers pull, push, import and export on the group
+from . import images_transfer  # noqa: E402, F401 - registers pull, push, import and export on the group

@@ -22,6 +22,7 @@ from ...core.ocispec import Platform
 from .app import Context, pass_ctx
 from .images import command, snapshotter_option
 from .progress import ProgressDisplay
+from .tabwriter import stdout
 
 __all__ = ["export", "import_", "print_hosts", "pull", "push", "registry_options", "resolver"]
 
@@ -68,7 +69,7 @@ def pull(ctx: Context, platform: str | None, all_platforms: bool, skip_unpack: b
          plain_http: bool, user: str | None, hosts_dir: str | None, skip_verify: bool, ref: str) -> None:
     """Fetch an image into the content store, record it and unpack it."""
     r = resolver(ctx, plain_http, user, hosts_dir, skip_verify)
-    display = ProgressDisplay(click.get_text_stream("stdout"))
+    display = ProgressDisplay(stdout())
     started: list[float] = []
 
     def unpacking(p: Platform, image: Image) -> None:
@@ -97,7 +98,7 @@ def push(ctx: Context, platform: str | None, plain_http: bool, user: str | None,
          skip_verify: bool, remote: str, local: str | None) -> None:
     """Push an image (LOCAL, default REMOTE) to the registry REMOTE names."""
     r = resolver(ctx, plain_http, user, hosts_dir, skip_verify)
-    with ProgressDisplay(click.get_text_stream("stdout")) as display:
+    with ProgressDisplay(stdout()) as display:
         ctx.client.push(remote, local, platform=platform, resolver=r, progress=display)
 
 
@@ -140,5 +141,6 @@ def export(ctx: Context, platform: str | None, all_platforms: bool, out: str, re
     """Write images as an OCI layout tar (OUT; "-" for stdout)."""
     from ...client.archive import export_archive
 
-    target: Any = click.get_binary_stream("stdout") if out == "-" else out
+    binary_stream: Any = click.get_binary_stream  # click 8.5 types it as a bare object
+    target: Any = binary_stream("stdout") if out == "-" else out
     export_archive(ctx.client, target, refs, platform=platform, all_platforms=all_platforms)

@@ -8,7 +8,7 @@ import click
 from ...config import Duration
 from ...core.leases import expire_label
 from .app import AliasGroup, Context, pass_ctx
-from .tabwriter import TabWriter
+from .tabwriter import TabWriter, stdout
 from .units import rfc3339
 
 
@@ -32,7 +32,7 @@ def ls(ctx: Context, quiet: bool, filters: tuple[str, ...]) -> None:
         for lease in found:
             click.echo(lease.id)
         return
-    w = TabWriter(click.get_text_stream("stdout"), minwidth=1, padding=1)
+    w = TabWriter(stdout(), minwidth=1, padding=1)
     w.write("ID\tCREATED AT\tLABELS\t\n")
     for lease in found:
         labels = ",".join(f"{k}={v}" for k, v in sorted(lease.labels.items())) or "-"

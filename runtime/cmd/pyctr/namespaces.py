@@ -5,7 +5,7 @@ import click
 
 from ... import errdefs
 from .app import AliasGroup, Context, pass_ctx
-from .tabwriter import TabWriter
+from .tabwriter import TabWriter, stdout
 
 
 class Group(AliasGroup):
@@ -37,7 +37,7 @@ def ls(ctx: Context, quiet: bool) -> None:
         for name in items:
             click.echo(name)
         return
-    w = TabWriter(click.get_text_stream("stdout"), minwidth=1, padding=1)
+    w = TabWriter(stdout(), minwidth=1, padding=1)
     w.write("NAME\tLABELS\t\n")
     for name, labels in sorted(items.items()):
         w.write(f"{name}\t{','.join(f'{k}={v}' for k, v in sorted(labels.items()))}\t\n")

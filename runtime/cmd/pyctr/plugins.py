@@ -4,7 +4,7 @@ from __future__ import annotations
 import click
 
 from .app import AliasGroup, Context, pass_ctx
-from .tabwriter import TabWriter
+from .tabwriter import TabWriter, stdout
 
 
 class Group(AliasGroup):
@@ -28,7 +28,7 @@ def ls(ctx: Context, quiet: bool, detailed: bool, filters: tuple[str, ...]) -> N
         for p in plugins:
             click.echo(p.id)
         return
-    w = TabWriter(click.get_text_stream("stdout"), minwidth=4, padding=4)
+    w = TabWriter(stdout(), minwidth=4, padding=4)
     if detailed:
         for i, p in enumerate(plugins):
             if i:

@@ -16,7 +16,7 @@ from ...core.mount import Mount
 from ...core.snapshots import Info, human_size
 from .app import AliasGroup, Context, pass_ctx
 from .namespaces import parse_labels
-from .tabwriter import TabWriter
+from .tabwriter import TabWriter, stdout
 
 
 class Group(AliasGroup):
@@ -54,7 +54,7 @@ def _mounts_json(mounts: list[Mount]) -> None:
 @pass_ctx
 def ls(ctx: Context) -> None:
     """List snapshots: KEY, PARENT, KIND."""
-    w = TabWriter(click.get_text_stream("stdout"), minwidth=1, padding=1)
+    w = TabWriter(stdout(), minwidth=1, padding=1)
     w.write("KEY\tPARENT\tKIND\t\n")
     for info in _sn(ctx).walk():
         w.write(f"{info.name}\t{info.parent}\t{info.kind}\t\n")
@@ -121,7 +121,7 @@ def mounts(ctx: Context, target: str, key: str) -> None:
 def usage(ctx: Context, bytes_: bool, keys: tuple[str, ...]) -> None:
     """Disk used by each snapshot (all of them when no KEY is given)."""
     sn = _sn(ctx)
-    w = TabWriter(click.get_text_stream("stdout"), minwidth=1, padding=1)
+    w = TabWriter(stdout(), minwidth=1, padding=1)
     w.write("KEY\tSIZE\tINODES\t\n")
     for key in keys or [i.name for i in sn.walk()]:
         u = sn.usage(key)

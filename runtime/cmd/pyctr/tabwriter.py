@@ -21,9 +21,17 @@ io.containerd.content.v1    content
 from __future__ import annotations
 
 import sys
-from typing import TextIO
+from typing import Any, TextIO, cast
 
-__all__ = ["TabWriter", "table"]
+__all__ = ["TabWriter", "stdout", "table"]
+
+
+def stdout() -> TextIO:
+    """click's stdout (CliRunner's capture in tests); typed, which click 8.5's own is not."""
+    import click
+
+    get: Any = click.get_text_stream
+    return cast("TextIO", get("stdout"))
 
 
 class TabWriter:

@@ -17,7 +17,7 @@ from ...client.cio import DEFAULT_FIFO_DIR, IO, FIFOSet
 from ...core import typeurl
 from .app import AliasGroup, Context, pass_ctx
 from .attached import io_creator, raw_terminal, wait_attached
-from .tabwriter import TabWriter
+from .tabwriter import TabWriter, stdout
 
 
 class Group(AliasGroup):
@@ -61,7 +61,7 @@ def ls(ctx: Context, quiet: bool) -> None:
         for s in states:
             click.echo(s.id)
         return
-    w = TabWriter(click.get_text_stream("stdout"), minwidth=4, padding=4)
+    w = TabWriter(stdout(), minwidth=4, padding=4)
     w.write("TASK\tPID\tSTATUS\t\n")
     for s in states:
         w.write(f"{s.id}\t{s.pid}\t{s.status.upper()}\n")
@@ -107,7 +107,7 @@ def _info(info: Any) -> str:
 def ps(ctx: Context, id: str) -> None:
     """List the processes of a task."""
     ctx.client.containers.get(id)
-    w = TabWriter(click.get_text_stream("stdout"), minwidth=1, padding=4)
+    w = TabWriter(stdout(), minwidth=1, padding=4)
     w.write("PID\tINFO\n")
     for p in ctx.client.tasks.get(id).pids():
         w.write(f"{p.pid}\t{_info(p.info)}\n")
@@ -222,7 +222,7 @@ def metrics(ctx: Context, fmt: str, id: str) -> None:
     if fmt == "json":
         click.echo(json.dumps(_plain(data), indent=2))
         return
-    w = TabWriter(click.get_text_stream("stdout"), minwidth=1, padding=4)
+    w = TabWriter(stdout(), minwidth=1, padding=4)
     w.write(f"ID\tTIMESTAMP\t\n{id}\t{go_timestamp(ts)}\t\n\nMETRIC\tVALUE\t\n")
     table = _V1_TABLE if data.DESCRIPTOR.full_name.endswith("v1.Metrics") else _V2_TABLE
     for name, path in table:

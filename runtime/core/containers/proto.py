@@ -54,7 +54,8 @@ def from_proto(p: pb.Container) -> Container:
         if not p.HasField(field):
             return None
         try:
-            return ts.ToDatetime(tzinfo=UTC)
+            made: datetime = ts.ToDatetime(tzinfo=UTC)
+            return made
         except (ValueError, OverflowError) as exc:
             raise InvalidArgument(f"container {field}: {exc}") from None
 

@@ -188,7 +188,7 @@ def _sparse_v1(r: _Reader, e: TarEntry) -> list[tuple[int, int]]:
             raise ArchiveError("truncated tar: sparse map cut short", r.stats)
         buf, used = buf + blk, used + BLOCK
     e.size -= used
-    return list(zip(lines[1::2], lines[2::2]))
+    return list(zip(lines[1::2], lines[2::2], strict=False))  # an odd tail was refused above
 
 
 def _check_sparse(e: TarEntry, r: _Reader) -> None:
@@ -265,7 +265,7 @@ def read_entries(stream: LayerStream, limits: ApplyLimits, stats: ApplyStats | N
             e.sparse = _sparse_v1(r, e)
         elif "GNU.sparse.map" in pax:
             nums = [int(x) for x in pax["GNU.sparse.map"].split(",") if x.isdigit()]
-            e.sparse = list(zip(nums[0::2], nums[1::2]))
+            e.sparse = list(zip(nums[0::2], nums[1::2], strict=False))  # a dangling offset is dropped
         elif "GNU.sparse.offset" in pax or "GNU.sparse.major" in pax:
             raise ArchiveError(f"{e.name}: unsupported PAX sparse format", st)
         if e.sparse is not None:

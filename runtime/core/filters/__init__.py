@@ -39,7 +39,7 @@ FieldPath = Sequence[str]
 class Adaptor(Protocol):
     """Looks up a field path on an object: ``(value, present)``."""
 
-    def __call__(self, fieldpath: FieldPath) -> tuple[str, bool]: ...
+    def __call__(self, fieldpath: FieldPath, /) -> tuple[str, bool]: ...
 
 
 @dataclass(frozen=True)

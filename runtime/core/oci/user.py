@@ -55,7 +55,7 @@ def parse_passwd(text: str) -> list[User]:
     for line in text.splitlines():
         f = line.split(":")
         if len(f) >= 4 and not line.startswith("#") and f[2].isdigit() and f[3].isdigit():
-            out.append(User(f[0], int(f[2]), int(f[3]), *(f[5:7] + ["", ""])[:2]))
+            out.append(User(f[0], int(f[2]), int(f[3]), *[*f[5:7], "", ""][:2]))
     return out
 
 

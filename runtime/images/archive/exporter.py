@@ -45,9 +45,9 @@ class _Sink:
         self.dir = os.fspath(out) if directory and isinstance(out, (str, os.PathLike)) else None
         self._own: IO[bytes] | None = None
         if not directory:
-            f = open(os.fspath(out), "wb") if isinstance(out, (str, os.PathLike)) else out  # noqa: SIM115
+            f = open(os.fspath(out), "wb") if isinstance(out, (str, os.PathLike)) else out
             self._own = f if isinstance(out, (str, os.PathLike)) else None
-            self.tar = tarfile.open(fileobj=f, mode="w|", format=tarfile.USTAR_FORMAT)  # noqa: SIM115
+            self.tar = tarfile.open(fileobj=f, mode="w|", format=tarfile.USTAR_FORMAT)
         elif self.dir is not None:
             os.makedirs(self.dir, exist_ok=True)
 
@@ -230,7 +230,7 @@ def export_docker_archive(provider: Provider, name: str, target: Descriptor,
                                           else {})),
         f"{hex_of(man.config.digest)}.json": (0o644, 0, man.config),
     }
-    for path, layer in zip(layers, man.layers):
+    for path, layer in zip(layers, man.layers, strict=True):
         files[path] = (0o644, layer.size, layer)
     _write(out, False, files, provider)
 

@@ -85,7 +85,7 @@ class BlobStream:
                     raise status_error(resp, f"fetch {self.desc.digest} from {host.host}")
                 self._check_length(resp, host)
             except PyctrdError as exc:
-                if first is None or isinstance(first, NotFound) and not isinstance(exc, NotFound):
+                if first is None or (isinstance(first, NotFound) and not isinstance(exc, NotFound)):
                     first = exc
                 continue
             self._resp = resp

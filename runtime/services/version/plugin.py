@@ -8,7 +8,7 @@ from google.protobuf import empty_pb2
 
 from ... import CONTAINERD_VERSION, __version__
 from ..._api.containerd.api.services.version.v1 import version_pb2, version_pb2_grpc
-from ...plugin import InitContext, Registration, register, types
+from ...plugin import Registration, register, types
 from ..base import servicer
 
 #: What ``ctr version`` shows as the server version: containerd's API level, then ours.

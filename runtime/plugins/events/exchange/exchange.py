@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from google.protobuf.message import Message
 
 from ....core import filters as filters_
-from ....core import namespaces, typeurl
+from ....core import namespaces
 from ....core.events import Envelope, validate_topic
 from ....identifiers import validate as validate_id
 

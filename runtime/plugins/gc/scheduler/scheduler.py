@@ -162,7 +162,7 @@ class Scheduler:
         error: BaseException | None = None
         try:
             stats = self.collector.garbage_collect()
-        except Exception as exc:  # noqa: BLE001 - reported to the waiters and the log
+        except Exception as exc:
             log.error("garbage collection failed: %s", exc)
             error = exc
         with self._cond:

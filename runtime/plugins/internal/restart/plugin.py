@@ -12,7 +12,7 @@ DEFAULT_INTERVAL = Duration("10s")
 
 @dataclass
 class RestartConfig:
-    interval: Duration = setting(DEFAULT_INTERVAL, "How often labelled containers' tasks are checked")  # noqa: RUF009
+    interval: Duration = setting(DEFAULT_INTERVAL, "How often labelled containers' tasks are checked")
 
 
 def _init(ic: InitContext) -> RestartMonitor:

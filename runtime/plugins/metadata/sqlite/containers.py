@@ -227,7 +227,7 @@ class SQLiteContainerStore:
 class ContainersTracker:
     """Containers as roots of the metadata collector (a :class:`pyctrd.core.gc.ResourceTracker`)."""
 
-    types = ("container",)
+    types: tuple[str, ...] = ("container",)
 
     def __init__(self, store: SQLiteContainerStore) -> None:
         self.store = store

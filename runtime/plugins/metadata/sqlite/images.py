@@ -48,7 +48,7 @@ def validate_image(image: Image) -> None:
     t = image.target
     try:
         digests.validate(t.digest)
-    except Exception as exc:  # noqa: BLE001 - NotImplemented for sha512 too
+    except Exception as exc:
         raise InvalidArgument(f"Target.Digest {t.digest!r} invalid: {exc}") from None
     if t.size <= 0:
         raise InvalidArgument("Target.Size must be greater than zero")

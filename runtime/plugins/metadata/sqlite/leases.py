@@ -54,7 +54,7 @@ def parse_resource(r: Resource) -> Resource:
         if parts[0] == "content":
             try:
                 digests.validate(r.id)
-            except Exception as exc:  # noqa: BLE001 - NotImplemented (sha512) included
+            except Exception as exc:
                 raise InvalidArgument(f"invalid content resource id {r.id}: {exc}") from None
     elif parts[0] == "snapshots":
         if len(parts) != 2 or not parts[1]:

@@ -1,6 +1,7 @@
 """Namespaces in the metadata database (implements core.metadata.NamespaceStore)."""
 from __future__ import annotations
 
+import builtins
 from datetime import UTC, datetime
 
 from .... import identifiers
@@ -65,7 +66,7 @@ class NamespaceStore:
         with self.db.view() as c:
             return [r[0] for r in c.execute("SELECT name FROM namespaces ORDER BY name")]
 
-    def contents(self, namespace: str) -> list[str]:
+    def contents(self, namespace: str) -> builtins.list[str]:  # list: the method above
         """What still lives in ``namespace`` (containerd's words: images, blobs, snapshots, …)."""
         kinds = []
         with self.db.view() as c:

@@ -22,7 +22,7 @@ DEFAULT_PLATFORMS = _default_platforms()
 
 @dataclass
 class RuntimeV2Config:
-    platforms: list[str] = setting(DEFAULT_PLATFORMS, "Platforms (os/arch[/variant]) tasks can run on")  # noqa: RUF009
+    platforms: list[str] = setting(DEFAULT_PLATFORMS, "Platforms (os/arch[/variant]) tasks can run on")
     sched_core: bool = setting(False, "Ask shims to enable Linux core scheduling (SCHED_CORE=1)")
 
 

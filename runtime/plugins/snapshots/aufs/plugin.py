@@ -10,7 +10,7 @@ from ....config import setting
 from ....plugin import InitContext, Registration, SkipPlugin, register, types
 from .detect import AufsUnsupported, check_supported
 
-__all__ = ["AufsConfig", "REGISTRATION", "init"]
+__all__ = ["REGISTRATION", "AufsConfig", "init"]
 
 
 @dataclass

@@ -9,7 +9,7 @@ from ....plugin import InitContext, Registration, SkipPlugin, register, types
 from .detect import NotBtrfs
 from .snapshotter import BtrfsSnapshotter
 
-__all__ = ["BtrfsConfig", "REGISTRATION", "init"]
+__all__ = ["REGISTRATION", "BtrfsConfig", "init"]
 
 
 @dataclass

@@ -7,7 +7,7 @@ from ....config import setting
 from ....plugin import InitContext, Registration, register, types
 from .snapshotter import NativeSnapshotter
 
-__all__ = ["NativeConfig", "REGISTRATION", "init"]
+__all__ = ["REGISTRATION", "NativeConfig", "init"]
 
 
 @dataclass

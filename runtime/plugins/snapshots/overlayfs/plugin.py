@@ -8,7 +8,7 @@ from ....plugin import InitContext, Registration, SkipPlugin, register, types
 from .snapshotter import OverlaySnapshotter
 from .support import OverlayUnsupported, check_supported
 
-__all__ = ["OverlayConfig", "REGISTRATION", "init"]
+__all__ = ["REGISTRATION", "OverlayConfig", "init"]
 
 
 @dataclass

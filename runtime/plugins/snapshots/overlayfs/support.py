@@ -18,7 +18,7 @@ from pathlib import Path
 
 from ....core.mount import Mount, mount_all, unmount_all
 
-__all__ = ["OverlayUnsupported", "check_supported", "needs_userxattr", "supports_index", "running_in_userns"]
+__all__ = ["OverlayUnsupported", "check_supported", "needs_userxattr", "running_in_userns", "supports_index"]
 
 _TMPFS_MAGIC = 0x01021994
 
