@@ -105,14 +105,17 @@ def new_container(client: Client, id: str, image: str, *, args: Sequence[str] = 
     Raises:
         NotFound: no such image. AlreadyExists: the container or its snapshot exists.
     """
-    opts, name = image_spec_opts(client, id, image, snapshotter=snapshotter, args=args, platform=platform)
-    spec = oci.generate_spec(client.namespace, id, oci.with_default_unix_devices, *opts, *spec_opts)
-    try:
-        return client.containers.create(id, spec=spec, runtime=runtime, snapshotter=snapshotter,
-                                        snapshot_key=id, image=name, labels=labels)
-    except BaseException:
+    # Under a lease, as containerd's NewContainer: until the container record exists nothing
+    # else refers to the new snapshot, and a garbage collection in between would remove it.
+    with client.leases.lease():
+        opts, name = image_spec_opts(client, id, image, snapshotter=snapshotter, args=args, platform=platform)
+        spec = oci.generate_spec(client.namespace, id, oci.with_default_unix_devices, *opts, *spec_opts)
         try:
-            client.snapshotter(snapshotter).remove(id)
-        except (NotFound, AlreadyExists, PyctrdError):
-            pass
-        raise
+            return client.containers.create(id, spec=spec, runtime=runtime, snapshotter=snapshotter,
+                                            snapshot_key=id, image=name, labels=labels)
+        except BaseException:
+            try:
+                client.snapshotter(snapshotter).remove(id)
+            except (NotFound, AlreadyExists, PyctrdError):
+                pass
+            raise

@@ -103,19 +103,41 @@ def wait_for(predicate: Any, timeout: float = 10, what: str = "condition") -> An
 
 
 class EventLog:
-    """Collects the daemon's events in a thread (``ctr events``'s view), on its own connection."""
+    """Collects the daemon's events in a thread (``ctr events``'s view), on its own connection.
 
-    def __init__(self, address: str, *filters: str) -> None:
+    The constructor returns once the subscription is live: a streaming call gives no sign that
+    the server has registered it, so it publishes a probe event (until one comes back); events
+    published before that point could otherwise slip past. Probes never show in ``envelopes``.
+    """
+
+    PROBE = "/pyctrd-tests/eventlog-ready"
+
+    def __init__(self, address: str, *filters: str, timeout: float = 10) -> None:
+        from pyctrd._api.containerd.api.events import namespace_pb2
+
         self.envelopes: list[Envelope] = []
+        self._live = threading.Event()
         self._client = Client(address)
-        stream = self._client.events.subscribe(*filters)
+        # filters are ORed: the probe's topic joins any the caller gave (none means every event)
+        wanted = (*filters, f'topic=="{self.PROBE}"') if filters else ()
+        stream = self._client.events.subscribe(*wanted)
         self._thread = threading.Thread(target=self._run, args=(stream,), daemon=True)
         self._thread.start()
+        deadline = time.monotonic() + timeout
+        while not self._live.is_set():
+            if time.monotonic() > deadline:
+                self.close()
+                raise AssertionError(f"the event subscription did not go live within {timeout}s")
+            self._client.events.publish(self.PROBE, namespace_pb2.NamespaceUpdate(name="eventlog-probe"))
+            self._live.wait(0.05)
 
     def _run(self, stream: Iterator[Envelope]) -> None:
         with contextlib.suppress(errdefs.PyctrdError, ValueError):
             for env in stream:
-                self.envelopes.append(env)
+                if env.topic == self.PROBE:
+                    self._live.set()
+                else:
+                    self.envelopes.append(env)
 
     def topics(self, namespace: str | None = None) -> list[str]:
         return [e.topic for e in list(self.envelopes) if namespace is None or e.namespace == namespace]

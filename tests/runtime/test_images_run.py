@@ -36,6 +36,29 @@ def test_new_container_from_layered_image_sees_every_layer(rt: Env, pushed: Regi
         sn.stat("img1")
 
 
+def test_new_container_keeps_its_snapshot_through_a_collection_before_the_record(
+        rt: Env, pushed: Registry, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Between preparing the snapshot and creating the record nothing refers to the snapshot:
+    new_container holds a lease (as containerd's NewContainer), so a GC then keeps it."""
+    ref = _pull(rt, pushed, "busybox")
+    real_create = rt.client.containers.create
+    collections = []
+
+    def create_after_a_collection(*args: object, **kw: object) -> object:
+        throwaway = rt.client.leases.create("collect-now")
+        rt.client.leases.delete(throwaway.id, sync=True)  # returns after a full collection
+        collections.append(throwaway.id)
+        return real_create(*args, **kw)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(rt.client.containers, "create", create_after_a_collection)
+    rt.client.new_container("gc1", ref, args=["true"])
+    monkeypatch.undo()
+    assert collections == ["collect-now"]
+    assert str(rt.client.snapshotter("overlayfs").stat("gc1").kind) == "Active"
+    assert rt.client.leases.list() == []  # the lease went with the block
+    rt.client.containers.delete("gc1", snapshot_cleanup=True)
+
+
 def test_new_container_needs_a_pulled_image(rt: Env) -> None:
     with pytest.raises(errdefs.NotFound, match="not found"):
         rt.client.new_container("nope", "127.0.0.1:1/absent:latest")

@@ -62,6 +62,10 @@ def test_task_rootfs_from_the_containers_snapshot(inprocess: InProcess, busybox_
     ns = "pyctrd-snap"
     client = Client(inprocess.daemon.address, ns)
     sn = client.snapshotter("overlayfs")
+    # As containerd's clients do: a lease keeps these snapshots from garbage collection while
+    # nothing else refers to them (before the container exists and after it is deleted).
+    held = contextlib.ExitStack()
+    held.enter_context(client.leases.lease())
     with mount.temp_mount(sn.prepare("base-extract"), base=str(inprocess.daemon.config.root)) as d:
         shutil.copytree(busybox_rootfs, d, symlinks=True, dirs_exist_ok=True)
     sn.commit("base", "base-extract")
@@ -95,6 +99,7 @@ def test_task_rootfs_from_the_containers_snapshot(inprocess: InProcess, busybox_
             wait_exit(pid)
         sn.remove("c1")
         sn.remove("base")
+        held.close()
         client.close()
         shutil.rmtree(f"/run/containerd/runc/{ns}", ignore_errors=True)
         h = Hierarchies.discover()

@@ -66,7 +66,16 @@ def container_options(f: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def create_container(ctx: Context, image: str, id: str, args: tuple[str, ...], o: dict[str, Any]) -> None:
-    """Make the spec from the flags and create the container record."""
+    """Make the spec from the flags and create the container record.
+
+    Under a lease, as ctr's: until the record exists nothing refers to the new snapshot, and
+    a garbage collection in between would remove it.
+    """
+    with ctx.client.leases.lease():
+        _create_container(ctx, image, id, args, o)
+
+
+def _create_container(ctx: Context, image: str, id: str, args: tuple[str, ...], o: dict[str, Any]) -> None:
     opts: list[oci.SpecOpt] = [oci.with_default_unix_devices, oci.with_default_path_env]
     snapshotter = snapshot_key = image_name = ""
     if o["rootfs"]:
