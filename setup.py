@@ -7,13 +7,15 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 from setuptools import setup
 from setuptools.command.build_py import build_py
 
 HERE = Path(__file__).resolve().parent
-ROOTS = {"pyctrd": "runtime", "pyctrd.diagrams": "diagrams", "pyctrd.widgets": "widgets"}
+# the mapping lives in pyproject.toml ([tool.setuptools.package-dir]); read it, never repeat it
+ROOTS: dict[str, str] = tomllib.loads((HERE / "pyproject.toml").read_text())["tool"]["setuptools"]["package-dir"]
 
 
 def ensure_api() -> None:
@@ -21,17 +23,16 @@ def ensure_api() -> None:
         subprocess.run([sys.executable, str(HERE / "scripts" / "gen_api.py")], check=True)
 
 
-def find_packages() -> tuple[list[str], dict[str, str]]:
+def find_packages() -> list[str]:
     ensure_api()
-    packages, package_dir = [], {}
+    packages = []
     for name, folder in ROOTS.items():
-        package_dir[name] = folder
         for init in sorted((HERE / folder).rglob("__init__.py")):
             rel = init.parent.relative_to(HERE / folder)
             if any(p.startswith(".") or p == "__pycache__" for p in rel.parts):
                 continue
             packages.append(".".join((name, *rel.parts)) if rel.parts else name)
-    return packages, package_dir
+    return packages
 
 
 class BuildPy(build_py):
@@ -40,5 +41,4 @@ class BuildPy(build_py):
         super().run()
 
 
-packages, package_dir = find_packages()
-setup(packages=packages, package_dir=package_dir, cmdclass={"build_py": BuildPy})
+setup(packages=find_packages(), cmdclass={"build_py": BuildPy})
