@@ -15,8 +15,8 @@ and once the daemon is gone, the safety net for what step 1 could not reach (a h
 shim it lost):
 
 2. :func:`clean_after` kills, by PID, every shim still serving a bundle under the daemon's
-   state directory (and the container processes it parents), removes the containers' empty
-   cgroups and unmounts what is still mounted there. The bundles stay for the next daemon
+   state directory (and the container's processes: its children and its cgroup's), removes
+   the containers' cgroups and unmounts what is still mounted there. The bundles stay for the next daemon
    start, whose dead-shim clean-up finishes the job (``runc delete``, bundle removal).
 """
 from __future__ import annotations
@@ -102,6 +102,8 @@ def stop_tasks(address: str, state: str | os.PathLike[str] | None = None, *, tim
                     except PyctrdError as exc:
                         notes.append(f"could not stop task {ns}/{st.id}: {exc}")
                     else:
+                        if shim is not None:  # Delete asks the shim to shut down; it exits soon after
+                            _wait_gone([shim], timeout)
                         notes.append(f"stopped task {ns}/{st.id} (shim {shim or '?'})")
     except PyctrdError as exc:
         notes.append(f"could not stop the tasks of the daemon at {address}: {exc}")
@@ -116,34 +118,58 @@ def _children(pid: int) -> list[int]:
     return kids
 
 
-def _kill_and_wait(pids: list[int], timeout: float = 5) -> None:
+def _wait_gone(pids: list[int], timeout: float, sig: int | None = None) -> None:
+    """Wait (up to ``timeout`` for each) until the processes have ended, signalling them first
+    if ``sig`` is given: a pidfd turns readable when its process has ended."""
     fds = []
     for pid in pids:
         with contextlib.suppress(OSError):
             fds.append(os.pidfd_open(pid))
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGKILL)
-    for fd in fds:  # a pidfd turns readable when its process has ended
+        if sig is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, sig)
+    for fd in fds:
         select.select([fd], [], [], timeout)
         os.close(fd)
 
 
+def _task_cgroup(bundle: Path) -> Cgroup | None:
+    """The cgroup the task's spec names (``linux.cgroupsPath`` in the bundle's config.json)."""
+    try:
+        return Cgroup.from_spec(json.loads((bundle / "config.json").read_text()))
+    except (OSError, ValueError, PyctrdError):
+        return None
+
+
+def _cgroup_procs(cgroup: Cgroup | None) -> list[int]:
+    """The container's processes, thawed first: a paused (frozen) process never dies of SIGKILL."""
+    if cgroup is None:
+        return []
+    for d, name, thawed in ((cgroup.v1.get("freezer"), "freezer.state", "THAWED"),
+                            (cgroup.unified, "cgroup.freeze", "0")):
+        if d and os.path.isfile(os.path.join(d, name)):
+            with contextlib.suppress(OSError):
+                Path(d, name).write_text(thawed)
+    with contextlib.suppress(PyctrdError):
+        return cgroup.procs()
+    return []
+
+
 def clean_after(state: str | os.PathLike[str]) -> list[str]:
     """The safety net once a daemon has stopped: kill by PID every shim still serving a bundle
-    under ``state`` and the processes it parents (the container's), remove the containers'
-    cgroups that are empty now, unmount what is still mounted under ``state``."""
+    under ``state``, with the processes it parents and those in the container's cgroup; remove
+    that cgroup (empty now); unmount what is still mounted under ``state``."""
     notes = []
     for ns, id, bundle in bundles(state):
         pid = shim_pid(bundle)
         if pid is None:
             continue
-        _kill_and_wait([*_children(pid), pid])
+        cgroup = _task_cgroup(bundle)
+        _wait_gone([*_cgroup_procs(cgroup), *_children(pid), pid], 5, signal.SIGKILL)
         notes.append(f"killed leftover shim of {ns}/{id} (pid {pid})")
-        with contextlib.suppress(OSError, ValueError, PyctrdError):
-            cgroup = Cgroup.from_spec(json.loads((bundle / "config.json").read_text()))
-            for d in [*cgroup.v1.values(), *([cgroup.unified] if cgroup.unified else [])]:
-                with contextlib.suppress(OSError):
-                    os.rmdir(d)
+        for d in [*cgroup.v1.values(), *([cgroup.unified] if cgroup.unified else [])] if cgroup else []:
+            with contextlib.suppress(OSError):
+                os.rmdir(d)
     notes += [f"unmounted {m}" for m in unmount_under(state)]
     return notes
 
