@@ -4,9 +4,10 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
-# Debian packages: the real containerd/ctr/Go shim (compatibility tests and benchmarks), runc,
-# the registry, busybox for offline sample images, graphviz, chromium for the browser test.
-APT_PACKAGES := containerd runc docker-registry busybox-static graphviz chromium tree jq \
+# Debian packages: python3-venv (`make venv` runs `python3 -m venv`), the real containerd/ctr/Go
+# shim (compatibility tests and benchmarks), runc, the registry, busybox for offline sample images,
+# graphviz, chromium for the browser test.
+APT_PACKAGES := python3-venv containerd runc docker-registry busybox-static graphviz chromium tree jq \
 	iproute2 psmisc procps util-linux e2fsprogs btrfs-progs ca-certificates
 STAMP_APT := $(VENV)/.apt-$(shell echo $(APT_PACKAGES) | md5sum | cut -c1-8)
 STAMP_PIP := $(VENV)/.pip-$(shell cat pyproject.toml setup.py | md5sum | cut -c1-8)

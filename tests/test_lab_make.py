@@ -1,23 +1,31 @@
 """``make lab`` (``python -m pyctrd.lab``): daemon + registry + JupyterLab, recorded and stopped by PID."""
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
+import secrets
+import shutil
 import signal
 import subprocess
 import sys
 import urllib.request
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import nbformat
 import pytest
 
-from pyctrd.errdefs import FailedPrecondition, Unavailable
+from pyctrd.cgroups import Cgroup, Hierarchies
+from pyctrd.client import Client
+from pyctrd.errdefs import FailedPrecondition, PyctrdError, Unavailable
 from pyctrd.lab import Lab
-from pyctrd.lab.procs import PidDir, ProcessRecord, stop_pid
+from pyctrd.lab.procs import PidDir, ProcessRecord, mounts_under, stop_pid
 from pyctrd.lab.registry import LocalRegistry
+from pyctrd.lab.teardown import TASK_DIR, shim_pid
+from pyctrd.plugins.runtime.v2.binary import resolve_runtime
 
 
 class LabRun:
@@ -206,3 +214,170 @@ def test_a_second_lab_on_the_same_directory_is_refused(short_tmp: Path, runs: li
     assert all(r.alive() for r in first.pids.values())  # untouched
     first.interrupt()
     assert first.proc.returncode == 0
+
+
+# -- Ctrl-C tears the containers down too (issue 6: "no mounts, shims or daemons behind") --------
+
+#: Our shim and Debian's Go shim: the lab must stop the tasks of both.
+RUNTIMES = ("io.containerd.pyrunc.v1", "io.containerd.runc.v2")
+
+
+def _missing() -> str:
+    for runtime in RUNTIMES:
+        try:
+            resolve_runtime(runtime)
+        except PyctrdError:
+            return f"the shim of {runtime} is not installed"
+    return ", ".join(f"{exe} is not installed" for exe in ("runc", "docker-registry") if not shutil.which(exe))
+
+
+runtimes_installed = pytest.mark.skipif(bool(_missing()), reason=_missing() or "-")
+
+
+@dataclass
+class Running:
+    """A task the test started: what must be gone once the lab has stopped."""
+
+    namespace: str
+    id: str
+    shim: ProcessRecord
+    init: ProcessRecord
+    cgroup: Cgroup
+
+    def cgroup_dirs(self) -> list[str]:
+        return [d for d in [*self.cgroup.v1.values(), self.cgroup.unified] if d and os.path.isdir(d)]
+
+    def assert_gone(self) -> None:
+        assert not self.shim.alive() and not self.init.alive(), self
+        assert not self.cgroup_dirs(), self
+
+
+@pytest.fixture
+def namespace() -> Iterator[str]:
+    """A namespace of the test's own (cgroups and the Go shim's runc state are host-wide);
+    what it leaves on the host is removed afterwards."""
+    ns = f"labstop{secrets.token_hex(3)}"
+    yield ns
+    shutil.rmtree(f"/run/containerd/runc/{ns}", ignore_errors=True)
+    h = Hierarchies.discover()
+    for mnt in {*h.v1.values(), *([h.unified] if h.unified else [])}:
+        parent = Path(mnt) / ns
+        for d in [*(c for c in parent.glob("*") if c.is_dir()), parent]:
+            with contextlib.suppress(OSError):
+                d.rmdir()
+
+
+@pytest.fixture
+def tasks() -> Iterator[list[Running]]:
+    """Tasks a test started: killed by PID afterwards if the test failed before the lab did it."""
+    started: list[Running] = []
+    yield started
+    for t in started:
+        stop_pid(t.init, sig=signal.SIGKILL, timeout=5)
+        stop_pid(t.shim, sig=signal.SIGKILL, timeout=5)
+
+
+def run_tasks(address: str, state: Path, image: str, namespace: str, prefix: str, runtimes: tuple[str, ...],
+              started: list[Running]) -> list[Running]:
+    """Pull ``image`` and run ``sleep 1000`` in a container per runtime (``<prefix>-<n>``)."""
+    out = []
+    with Client(address, namespace) as c:
+        c.pull(image, plain_http=True)
+        for n, runtime in enumerate(runtimes):
+            id = f"{prefix}-{n}"
+            c.new_container(id, image, args=["sleep", "1000"], runtime=runtime)
+            task = c.tasks.create(id)
+            task.start()
+            bundle = state / TASK_DIR / namespace / id
+            shim = shim_pid(bundle)
+            assert shim is not None, f"no shim found for {bundle}"
+            r = Running(namespace, id, ProcessRecord.of(shim), ProcessRecord.of(task.pid),
+                        Cgroup.from_spec(json.loads((bundle / "config.json").read_text())))
+            assert r.shim.alive() and r.init.alive() and r.cgroup_dirs(), r
+            started.append(r)
+            out.append(r)
+    return out
+
+
+def _registry(run: LabRun) -> str:
+    m = re.search(r"registry at (127\.0\.0\.1:\d+)", run.text)
+    assert m, run.text
+    return m.group(1)
+
+
+@pytest.mark.requires_root
+@runtimes_installed
+def test_ctrl_c_stops_every_task_and_a_rerun_shows_the_containers(
+        short_tmp: Path, runs: list[LabRun], namespace: str, tasks: list[Running],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    lab_dir = short_tmp / "lab"
+    run = LabRun(lab_dir, "--no-jupyter")
+    runs.append(run)
+    image = f"{_registry(run)}/busybox:latest"
+    address, state = str(lab_dir / "state" / "pyctrd.sock"), lab_dir / "state"
+    ours = run_tasks(address, state, image, namespace, "lab", RUNTIMES, tasks)
+    # a daemon a notebook started and never stopped (its kernel died hard), with a task of its own
+    monkeypatch.setenv("PYCTRD_LAB_PIDS", str(lab_dir / "pids" / "notebooks"))
+    nb = Lab(short_tmp / "nb")
+    nb.launch()
+    try:
+        theirs = run_tasks(nb.address, nb.state, image, namespace, "nb", RUNTIMES[:1], tasks)
+        run.interrupt()
+    finally:
+        nb.stop()
+    assert run.proc.returncode == 0, run.text
+    for t in [*ours, *theirs]:
+        assert f"stopped task {namespace}/{t.id} (shim {t.shim.pid})" in run.text
+        t.assert_gone()
+    assert f"stopped pyctrd-{nb.pid} (pid {nb.pid})" in run.text
+    assert "killed leftover" not in run.text and "unmounted" not in run.text  # the normal path did it all
+    assert mounts_under(short_tmp) == []
+    assert not any((state / TASK_DIR / namespace).iterdir())  # bundles removed by task delete
+
+    again = LabRun(lab_dir, "--no-jupyter", "--no-registry")
+    runs.append(again)
+    with Client(address, namespace) as c:
+        assert sorted(x.id for x in c.containers.list()) == ["lab-0", "lab-1"]  # records stay, as containerd's
+        assert c.tasks.list() == []
+    again.interrupt()
+    assert again.proc.returncode == 0 and "stopped task" not in again.text
+
+
+@pytest.mark.requires_root
+@runtimes_installed
+def test_shims_a_dead_daemon_left_are_killed_by_pid(short_tmp: Path, runs: list[LabRun], namespace: str,
+                                                    tasks: list[Running]) -> None:
+    """The safety net: the daemon died (nobody to delete the tasks), its shims are found from
+    their bundles and killed; the next daemon start finishes the clean-up; Lab.destroy stops
+    the tasks of the daemon it owns."""
+    lab_dir = short_tmp / "lab"
+    run = LabRun(lab_dir, "--no-jupyter")
+    runs.append(run)
+    state = lab_dir / "state"
+    started = run_tasks(str(state / "pyctrd.sock"), state, f"{_registry(run)}/busybox:latest", namespace, "lab",
+                        RUNTIMES, tasks)
+    os.kill(run.pids["pyctrd"].pid, signal.SIGKILL)
+    out, _ = run.proc.communicate(timeout=60)
+    run.lines += out.splitlines()
+    assert "pyctrd exited: stopping the lab" in run.text
+    for t in started:
+        assert f"killed leftover shim of {namespace}/{t.id} (pid {t.shim.pid})" in run.text
+        t.assert_gone()
+    assert mounts_under(short_tmp) == []
+
+    lab = Lab(lab_dir)  # the next start cleans up after the dead shims: runc delete, bundles removed
+    lab.launch()
+    try:
+        assert not any((state / TASK_DIR / namespace).iterdir())
+        with Client(lab.address, namespace) as c:
+            task = c.tasks.create("lab-0")
+            task.start()
+        shim = shim_pid(state / TASK_DIR / namespace / "lab-0")
+        assert shim is not None
+        shim_record, init_record = ProcessRecord.of(shim), ProcessRecord.of(task.pid)
+        assert shim_record.alive() and init_record.alive()
+        lab.destroy()
+        assert not shim_record.alive() and not init_record.alive()
+        assert mounts_under(short_tmp) == [] and not any((state / TASK_DIR / namespace).iterdir())
+    finally:
+        lab.destroy()

@@ -3,6 +3,8 @@
 Everything lives under ``--dir``: the daemon's root/state and log, the registry's config and
 data, Jupyter's config/runtime files, and ``pids/`` - a record of every process started, so a
 run that was killed is cleaned up by the next one (by PID, checked against start time).
+Ctrl-C stops every task of the daemon (and of daemons notebooks started) before the daemon
+itself: no shim, container, rootfs mount or cgroup outlives the lab (see :mod:`.teardown`).
 """
 from __future__ import annotations
 
@@ -20,6 +22,7 @@ from .lab import Lab
 from .procs import PidDir, unmount_under
 from .registry import LocalRegistry
 from .samples import push_sample_images
+from .teardown import clean_after, stop_recorded
 
 #: The repository's notebooks/ (this file is runtime/lab/__main__.py).
 DEFAULT_NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"
@@ -30,9 +33,10 @@ def _say(*lines: str) -> None:
 
 
 def clean_leftovers(directory: Path) -> list[str]:
-    """Stop processes a previous run recorded and left running; unmount what it left mounted."""
-    notes = [f"stopped leftover {what}" for what in PidDir(directory / "pids" / "notebooks").stop_all()]
-    notes += [f"stopped leftover {what}" for what in PidDir(directory / "pids").stop_all()]
+    """Stop processes a previous run recorded and left running (a daemon's tasks first, as
+    Ctrl-C would have); unmount what it left mounted."""
+    notes = stop_recorded(PidDir(directory / "pids" / "notebooks"), verb="stopped leftover")
+    notes += stop_recorded(PidDir(directory / "pids"), verb="stopped leftover")
     notes += [f"unmounted leftover {m}" for m in unmount_under(directory)]
     return notes
 
@@ -76,7 +80,7 @@ def main(argv: list[str] | None = None) -> int:
     jupyter: JupyterLab | None = None
     try:
         lab.launch()
-        pids.record("pyctrd", lab.proc.pid)  # type: ignore[union-attr]
+        pids.record("pyctrd", lab.proc.pid, address=lab.address, state=str(lab.state))  # type: ignore[union-attr]
         _say(f"pyctrd is serving on {lab.address}",
              f"  root:  {lab.root}\n  state: {lab.state}\n  log:   {lab.log_path}", *notes)
         env = {**lab.environment(), "PYCTRD_LAB_DIR": str(directory),
@@ -116,9 +120,12 @@ def main(argv: list[str] | None = None) -> int:
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not cut the clean-up short
         if jupyter is not None:
             jupyter.stop()  # first: its kernels stop the daemons notebooks started
-        left = [f"stopped {w}" for w in PidDir(directory / "pids" / "notebooks").stop_all()]
+        # what a kernel that died hard left: those daemons' tasks, then the daemons themselves
+        left = stop_recorded(PidDir(directory / "pids" / "notebooks"))
         registry.stop()
+        left += lab.stop_tasks()  # a daemon restart keeps its containers; tearing the lab down must not
         rc = lab.stop()
+        left += clean_after(lab.state)  # the safety net: shims the daemon lost, mounts it left
         for name in ("jupyter", "registry", "pyctrd"):
             pids.forget(name)
         left += [f"unmounted {m}" for m in unmount_under(directory)]

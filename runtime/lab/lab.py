@@ -24,6 +24,7 @@ from ..daemon.server import socket_in_use
 from ..errdefs import FailedPrecondition, NotFound, Unavailable
 from .procs import PidDir
 from .registry import LocalRegistry, registry_answers
+from .teardown import clean_after, stop_tasks
 
 __all__ = ["Lab"]
 
@@ -125,7 +126,7 @@ class Lab:
         _RUNNING.add(self)
         pids = os.environ.get("PYCTRD_LAB_PIDS")
         if pids:
-            PidDir(pids).record(f"pyctrd-{self.proc.pid}", self.proc.pid)
+            PidDir(pids).record(f"pyctrd-{self.proc.pid}", self.proc.pid, address=self.address, state=str(self.state))
         deadline = time.monotonic() + wait
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
@@ -222,8 +223,19 @@ class Lab:
         except OSError:
             return ""
 
+    def stop_tasks(self) -> list[str]:
+        """Kill, wait for and delete every task of this daemon, in every namespace (container
+        records and images stay); what was stopped, one line each. See :mod:`.teardown`.
+
+        An attached lab's daemon is not ours: its tasks are left alone.
+        """
+        if self.attached or not self.running:
+            return []
+        return stop_tasks(self.address, self.state)
+
     def stop(self, timeout: float = 20) -> int | None:
-        """SIGTERM the daemon by PID and wait (containers keep running: KillMode=process).
+        """SIGTERM the daemon by PID and wait (containers keep running: KillMode=process, as
+        for a daemon restart; :meth:`destroy` stops them first).
 
         An attached lab is left alone (it is not ours): returns None.
         """
@@ -258,9 +270,14 @@ class Lab:
         self.launch()
 
     def destroy(self) -> None:
-        """Stop (with the registry :meth:`registry_with_samples` started), and remove the
-        directory if the lab made it (never follows mounts)."""
-        self.stop()
+        """Stop the tasks (:meth:`stop_tasks`), the daemon and the registry
+        :meth:`registry_with_samples` started; kill any shim that survived and unmount what is
+        left (:func:`.teardown.clean_after`); remove the directory if the lab made it (never
+        follows mounts)."""
+        if not self.attached and self.proc is not None:
+            self.stop_tasks()
+            self.stop()
+            clean_after(self.state)
         self._stop_registry()
         _RUNNING.discard(self)
         if self._owns_dir and self.dir.exists():

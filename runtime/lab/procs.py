@@ -1,7 +1,7 @@
 """Processes a lab owns: started, recorded and stopped by PID - never looked up by name.
 
 Each process ``python -m pyctrd.lab`` starts is written to ``<dir>/pids/<name>.pid`` as
-``"<pid> <start time>"``. The start time (field 22 of ``/proc/<pid>/stat``) makes the record
+``"<pid> <start time>"`` (a daemon's record adds lines ``address <socket>`` and ``state <dir>``). The start time (field 22 of ``/proc/<pid>/stat``) makes the record
 safe against PID reuse: a leftover from a run that was killed is stopped on the next run only
 if the *same* process is still alive.
 
@@ -39,8 +39,13 @@ def _start_time(pid: int) -> int | None:
 
 @dataclass(frozen=True)
 class ProcessRecord:
+    """A process by PID and start time; a daemon's record also has its socket and state directory
+    (so that its tasks can be stopped through its API before it is stopped)."""
+
     pid: int
     start_time: int
+    address: str = ""
+    state: str = ""
 
     @classmethod
     def of(cls, pid: int) -> ProcessRecord:
@@ -91,10 +96,13 @@ class PidDir:
     def __init__(self, directory: str | os.PathLike[str]) -> None:
         self.dir = Path(directory)
 
-    def record(self, name: str, pid: int) -> ProcessRecord:
-        rec = ProcessRecord.of(pid)
+    def record(self, name: str, pid: int, *, address: str = "", state: str = "") -> ProcessRecord:
+        """Record ``pid`` as ``name`` (a daemon: with its socket ``address`` and ``state`` dir)."""
+        now = ProcessRecord.of(pid)
+        rec = ProcessRecord(now.pid, now.start_time, address, state)
         self.dir.mkdir(parents=True, exist_ok=True)
-        (self.dir / f"{name}.pid").write_text(f"{rec.pid} {rec.start_time}\n")
+        extra = "".join(f"{k} {v}\n" for k, v in (("address", address), ("state", state)) if v)
+        (self.dir / f"{name}.pid").write_text(f"{rec.pid} {rec.start_time}\n{extra}")
         return rec
 
     def forget(self, name: str) -> None:
@@ -104,8 +112,10 @@ class PidDir:
         out = {}
         for f in sorted(self.dir.glob("*.pid")) if self.dir.is_dir() else []:
             try:
-                pid, start = f.read_text().split()
-                out[f.stem] = ProcessRecord(int(pid), int(start))
+                first, *rest = f.read_text().splitlines()
+                pid, start = first.split()
+                more = dict(line.partition(" ")[::2] for line in rest)
+                out[f.stem] = ProcessRecord(int(pid), int(start), more.get("address", ""), more.get("state", ""))
             except (OSError, ValueError):
                 f.unlink(missing_ok=True)  # half-written: nothing to stop
         return out
