@@ -4,10 +4,11 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
-# Debian packages: python3-venv (`make venv` runs `python3 -m venv`), the real containerd/ctr/Go
-# shim (compatibility tests and benchmarks), runc, the registry, busybox for offline sample images,
-# graphviz, chromium for the browser test.
-APT_PACKAGES := python3-venv containerd runc docker-registry busybox-static graphviz chromium tree jq \
+# Debian packages: python3 and python3-venv (`make venv` runs `python3 -m venv`), the real
+# containerd/ctr/Go shim (compatibility tests and benchmarks), runc, the registry, busybox for
+# offline sample images, graphviz, chromium for the browser test. While they install, a
+# policy-rc.d keeps their services from starting: never a real containerd on its default paths.
+APT_PACKAGES := python3 python3-venv containerd runc docker-registry busybox-static graphviz chromium tree jq \
 	iproute2 psmisc procps util-linux e2fsprogs btrfs-progs ca-certificates
 STAMP_APT := $(VENV)/.apt-$(shell echo $(APT_PACKAGES) | md5sum | cut -c1-8)
 STAMP_PIP := $(VENV)/.pip-$(shell cat pyproject.toml setup.py | md5sum | cut -c1-8)
@@ -24,7 +25,10 @@ $(STAMP_APT):
 		missing=$$(for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
 		if [ -n "$$missing" ]; then \
 			echo "apt-get install: $$missing"; \
+			policy=; if [ ! -e /usr/sbin/policy-rc.d ]; then \
+				printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod 755 /usr/sbin/policy-rc.d && policy=1; fi; \
 			apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $$missing; \
+			rc=$$?; [ -z "$$policy" ] || rm -f /usr/sbin/policy-rc.d; [ $$rc = 0 ] || exit $$rc; \
 		fi; \
 	else echo "not root or no apt-get: assuming $(APT_PACKAGES) are installed"; fi
 	@touch $@
