@@ -13,6 +13,7 @@ text), a networkx graph, or an object that renders as text, rich and HTML::
     lifecycle_sequence()                  # pyctr -> daemon -> shim -> runc
     lifecycle_sequence(events=log)        # the same, from the events of a real run
     snapshot_chain(sn.walk(), mounts=…)   # chain IDs, the active snapshot and its overlay mount
+    read_container_chain(client, "c1")   # one container's chain: sizes, mount, whiteouts
     content_graph(blobs, images, leases=…)  # GC's graph: roots, edges from labels, garbage
     PullTimeline()                        # pass .add as a pull's progress=: bars per blob
 
@@ -26,6 +27,7 @@ from .dirtree import Changes, DirSnapshot, DirTree, Entry, dir_tree, human_size,
 from .drawing import Drawing
 from .events import EventTimeline, TimelineEntry
 from .gcgraph import GCGraph, content_graph, gc_graph, lease_expired, leases_with_resources
+from .layerchain import Layer, LayerChain, layer_chain, read_container_chain, read_image_chain
 from .lifecycle import LIFECYCLE, PARTICIPANTS, PHASES, Step, lifecycle_sequence, lifecycle_text
 from .lifecycle_events import steps_from_events
 from .plugins import plugin_graph, plugin_network, plugin_table, requires_edges
@@ -36,6 +38,7 @@ from .snapshots import (
     layer_dirs,
     overlay_mount,
     scan_whiteouts,
+    select_chain,
     short_key,
     snapshot_chain,
     snapshot_tree_text,
@@ -60,6 +63,8 @@ __all__ = [
     "Entry",
     "EventTimeline",
     "GCGraph",
+    "Layer",
+    "LayerChain",
     "OverlayMount",
     "PullTimeline",
     "Step",
@@ -72,6 +77,7 @@ __all__ = [
     "dir_tree",
     "gc_graph",
     "human_size",
+    "layer_chain",
     "layer_dirs",
     "lease_expired",
     "leases_with_resources",
@@ -81,9 +87,12 @@ __all__ = [
     "plugin_graph",
     "plugin_network",
     "plugin_table",
+    "read_container_chain",
+    "read_image_chain",
     "requires_edges",
     "scan",
     "scan_whiteouts",
+    "select_chain",
     "short_key",
     "short_type",
     "snapshot_chain",
