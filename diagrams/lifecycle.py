@@ -35,8 +35,8 @@ __all__ = ["LIFECYCLE", "PARTICIPANTS", "PHASES", "Step", "lifecycle_sequence", 
 
 PARTICIPANTS = ("pyctr", "daemon", "shim", "runc")
 PHASES = ("create", "start", "kill", "delete")
-_PHASE_COLOUR = {"create": "#1565c0", "start": "#2e7d32", "kill": "#c62828", "exit": "#ef6c00",
-                 "delete": "#6a1b9a"}
+_PHASE_COLOUR = {"create": "#1565c0", "start": "#2e7d32", "exec": "#00838f", "pause": "#5d4037",
+                 "kill": "#c62828", "exit": "#ef6c00", "delete": "#6a1b9a"}
 
 
 @dataclass(frozen=True)

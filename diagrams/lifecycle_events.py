@@ -76,6 +76,19 @@ def _task_start(ev: Any, c: str) -> list[Step]:
             Step("start", "shim", "daemon", f"event /tasks/start pid {ev.pid}", reply=True)]
 
 
+def _exec_added(ev: Any, c: str) -> list[Step]:
+    return [Step("exec", "pyctr", "daemon", f"Tasks.Exec {ev.exec_id} (its process spec)"),
+            Step("exec", "daemon", "shim", f"Exec {ev.exec_id}"),
+            Step("exec", "shim", "daemon", f"event /tasks/exec-added {ev.exec_id}", reply=True)]
+
+
+def _exec_started(ev: Any, c: str) -> list[Step]:
+    return [Step("exec", "pyctr", "daemon", f"Tasks.Start {c} exec {ev.exec_id}"),
+            Step("exec", "daemon", "shim", f"Start {ev.exec_id}"),
+            Step("exec", "shim", "runc", f"runc exec --process … {c}"),
+            Step("exec", "shim", "daemon", f"event /tasks/exec-started {ev.exec_id} pid {ev.pid}", reply=True)]
+
+
 def _task_exit(ev: Any, c: str) -> list[Step]:
     exec_id = getattr(ev, "id", "")
     who = f"exec {exec_id} pid {ev.pid}" if exec_id and exec_id != c else f"pid {ev.pid}"
@@ -110,6 +123,8 @@ TOPICS: dict[str, Callable[[Any, str], list[Step]]] = {
     "/snapshot/prepare": _snapshot_prepare,
     "/tasks/create": _task_create,
     "/tasks/start": _task_start,
+    "/tasks/exec-added": _exec_added,
+    "/tasks/exec-started": _exec_started,
     "/tasks/paused": _simple("pause", "Tasks.Pause", "Pause (runc pause)", "event /tasks/paused"),
     "/tasks/resumed": _simple("pause", "Tasks.Resume", "Resume (runc resume)", "event /tasks/resumed"),
     "/tasks/exit": _task_exit,

@@ -183,3 +183,19 @@ def test_lifecycle_from_recorded_events_has_real_ids_pids_and_times() -> None:
     assert exit_line.split()[1:5] == ["exit", "+59.0", "ms", "daemon"]
     assert repr(seen[3]) == "<Step start: shim -> daemon event /tasks/start pid 4242 at 12:00:00.045>"
     assert lifecycle_sequence(events=_recorded_run(), phases=("start",)).text().count("\n") == 3
+
+
+def test_lifecycle_from_events_shows_execs_and_pauses() -> None:
+    from pyctrd._api.containerd.api.events import task_pb2
+
+    run = [_task_env(1, "/tasks/exec-added", task_pb2.TaskExecAdded(container_id="c1", exec_id="e1")),
+           _task_env(2, "/tasks/exec-started", task_pb2.TaskExecStarted(container_id="c1", exec_id="e1", pid=77)),
+           _task_env(3, "/tasks/exit", task_pb2.TaskExit(container_id="c1", id="e1", pid=77, exit_status=0)),
+           _task_env(4, "/tasks/paused", task_pb2.TaskPaused(container_id="c1")),
+           _task_env(5, "/tasks/resumed", task_pb2.TaskResumed(container_id="c1"))]
+    seen = [s for s in steps_from_events(run) if s.at]
+    assert [s.label for s in seen] == ["event /tasks/exec-added e1", "event /tasks/exec-started e1 pid 77",
+                                       "event /tasks/exit exec e1 pid 77 status 0", "event /tasks/paused",
+                                       "event /tasks/resumed"]
+    assert [s.phase for s in seen] == ["exec", "exec", "exit", "pause", "pause"]
+    assert "runc exec --process … c1" in lifecycle_sequence(events=run).text()
