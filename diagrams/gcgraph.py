@@ -27,6 +27,13 @@ remove red and dashed::
 <GCGraph 4 nodes, 2 edges, 1 roots, 1 garbage>
 >>> [n.key[:8] for n in g.garbage()]
 ['sha256:l']
+>>> print(g.text())
+GC graph of namespace default: 4 nodes, 2 edges, 1 roots, 1 garbage
+image demo:1  [root]
+└─ target -> content sha256:mmmmmmmmmmmm…  300 B
+   └─ config -> content sha256:cccccccccccc…  90 B
+garbage (a collection would remove):
+  content sha256:llllllllllll…  5 B
 """
 from __future__ import annotations
 
@@ -35,8 +42,6 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
-
-import graphviz
 
 from ..core import gc
 from ..core.containers import Container
@@ -47,6 +52,7 @@ from ..core.leases import Lease, Resource
 from ..core.snapshots import Info as SnapshotInfo
 from ..errdefs import InvalidArgument
 from .dirtree import human_size
+from .drawing import Drawing
 from .snapshots import short_key
 from .style import FONT
 
@@ -132,6 +138,64 @@ class GCGraph:
         containers are records the collector never sweeps)."""
         marked = self.mark() if marked is None else marked
         return sorted(n for n in self.nodes if n not in marked and n.type not in ("image", "container"))
+
+    def describe(self, node: Node) -> str:
+        """``content sha256:…  600 B``: the node's kind, label and size or snapshot kind."""
+        attrs = self.nodes.get(node.unflat(), {})
+        extra = "expired" if node.unflat() in self.expired else attrs.get("size") or attrs.get("kind", "")
+        text = f"{node.type} {attrs.get('label', short_key(node.key))}"
+        return f"{text}  {extra}" if extra else text
+
+    def lines(self, marked: set[Node] | None = None) -> list[tuple[str, str]]:
+        """The text form as ``(line, style)``: each root with what it keeps alive as a tree
+        (edge label -> node; a node met before says ``(above)``), then the garbage.
+        Styles are rich's: ``bold`` roots, ``red`` garbage, ``dim`` repeats."""
+        marked = self.mark() if marked is None else {m.unflat() for m in marked}
+        garbage = self.garbage(marked)
+        n_edges = sum(len(v) for v in self.edges.values())
+        out = [(f"GC graph of namespace {self.namespace}: {len(self.nodes)} nodes, {n_edges} edges, "
+                f"{len(self.roots)} roots, {len(garbage)} garbage", "bold")]
+        shown: set[Node] = set()
+
+        def walk(node: Node, prefix: str) -> None:
+            kids = [(d, label) for d, label in self.edges.get(node.unflat(), [])]
+            for n, (dst, label) in enumerate(kids):
+                last = n == len(kids) - 1
+                d = dst.unflat()
+                branch = prefix + ("└─ " if last else "├─ ")
+                if d not in self.nodes:
+                    out.append((f"{branch}{label} -> {d.type} {short_key(d.key)}  (not listed)", "dim"))
+                elif d in shown:
+                    out.append((f"{branch}{label} -> {self.describe(d)}  (above)", "dim"))
+                else:
+                    shown.add(d)
+                    out.append((f"{branch}{label} -> {self.describe(d)}", "" if d in marked else "red"))
+                    walk(d, prefix + ("   " if last else "│  "))
+
+        for root in dict.fromkeys(r.unflat() for r in self.roots):
+            if root in shown:
+                continue
+            shown.add(root)
+            out.append((f"{self.describe(root)}  [root]", "bold"))
+            walk(root, "")
+        if garbage:
+            out.append(("garbage (a collection would remove):", "bold red"))
+            out += [(f"  {self.describe(n)}", "red") for n in garbage]
+        return out
+
+    def text(self, marked: set[Node] | None = None) -> str:
+        """What the collector sees, for a terminal: roots with what they keep, then the garbage.
+
+        ``marked`` defaults to the daemon's marking (:meth:`mark`)."""
+        return "\n".join(line for line, _ in self.lines(marked))
+
+    def __rich__(self) -> Any:
+        from rich.text import Text
+
+        t = Text()
+        for n, (line, style) in enumerate(self.lines()):
+            t.append(("\n" if n else "") + line, style=style or None)
+        return t
 
     def network(self) -> Any:
         """The same graph as a ``networkx.DiGraph`` (node attribute ``root``; edge ``label``)."""
@@ -229,19 +293,19 @@ def content_graph(infos: Iterable[BlobInfo] | GCGraph, images: Iterable[Image] =
                   leases: Iterable[tuple[Lease, Sequence[Resource]]] | Mapping[str, Sequence[Resource]] = (),
                   snapshots: Iterable[SnapshotInfo] = (), containers: Iterable[Container] = (),
                   marked: set[Node] | None = None, namespace: str = "default", now: datetime | None = None,
-                  show_marks: bool = True) -> graphviz.Digraph:
+                  show_marks: bool = True) -> Drawing:
     """Draw the collector's graph: roots bold, ``marked`` green, the rest (what a collection
     would remove) red and dashed. ``marked`` defaults to :func:`pyctrd.core.gc.mark` over the
     graph; pass your own set to colour what *your* marking found; ``show_marks=False`` draws
-    the graph uncoloured. ``infos`` may be a ready :class:`GCGraph`."""
+    the graph uncoloured. ``infos`` may be a ready :class:`GCGraph`. ``.text()`` of the result
+    is :meth:`GCGraph.text` with the same marking."""
     g = infos if isinstance(infos, GCGraph) else gc_graph(
         infos, images, leases=leases, snapshots=snapshots, containers=containers, namespace=namespace, now=now)
     live = g.mark() if marked is None else {m.unflat() for m in marked}
     roots = {r.unflat() for r in g.roots}
-    dot = graphviz.Digraph("gc", graph_attr={"rankdir": "LR", "fontname": FONT, "nodesep": "0.25",
-                                              "ranksep": "0.5"},
-                           node_attr={"fontname": FONT, "fontsize": "10", "style": "filled"},
-                           edge_attr={"fontname": FONT, "fontsize": "8", "color": "#78909c"})
+    dot = Drawing("gc", graph_attr={"rankdir": "LR", "fontname": FONT, "nodesep": "0.25", "ranksep": "0.5"},
+                  node_attr={"fontname": FONT, "fontsize": "10", "style": "filled"},
+                  edge_attr={"fontname": FONT, "fontsize": "8", "color": "#78909c"}, text=g.text(live))
     ids = {n: f"n{i}" for i, n in enumerate(sorted(g.nodes))}
     for n in sorted(g.nodes):
         attrs = g.nodes[n]

@@ -35,15 +35,14 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import graphviz
-
 from ..core.mount import Mount
 from ..core.snapshots import Info, Kind, Usage
 from .dirtree import human_size
+from .drawing import Drawing
 from .style import FONT
 
 __all__ = ["KIND_COLOUR", "OverlayMount", "Whiteout", "chain_summary", "layer_dirs", "overlay_mount",
-           "scan_whiteouts", "short_key", "snapshot_chain", "snapshot_tree_text", "whiteouts_from_mounts",
+           "scan_whiteouts", "select_chain", "short_key", "snapshot_chain", "snapshot_tree_text", "whiteouts_from_mounts",
            "whiteouts_in_tar"]
 
 #: colours of the snapshot kinds (fill, border)
@@ -170,6 +169,20 @@ def _ancestors(key: str, by_name: Mapping[str, Info]) -> list[str]:
     return out
 
 
+def select_chain(infos: Iterable[Info], key: str) -> list[Info]:
+    """``key`` and its ancestors, base layer first (``[]`` when ``key`` is not listed).
+
+    >>> infos = [Info(name="a", kind=Kind.COMMITTED), Info(name="b", kind=Kind.COMMITTED, parent="a"),
+    ...          Info(name="x", kind=Kind.COMMITTED), Info(name="c", kind=Kind.ACTIVE, parent="b")]
+    >>> [i.name for i in select_chain(infos, "c")]
+    ['a', 'b', 'c']
+    """
+    by_name = {i.name: i for i in infos}
+    if key not in by_name:
+        return []
+    return [by_name[n] for n in reversed([key, *_ancestors(key, by_name)]) if n in by_name]
+
+
 def layer_dirs(infos: Iterable[Info], mounts: Mapping[str, Sequence[Mount]]) -> dict[str, str]:
     """Snapshot name -> its directory, as the mounts reveal it: an active snapshot's upperdir,
     and for its ancestors lowerdir[0], lowerdir[1], … in order."""
@@ -220,8 +233,9 @@ def _row(text: str, colour: str = "#37474f", size: int = 10) -> str:
 def snapshot_chain(snapshots: Iterable[Info], *, mounts: Mapping[str, Sequence[Mount]] | None = None,
                    usage: Mapping[str, Usage] | None = None, highlight: str | Iterable[str] | None = None,
                    whiteouts: Mapping[str, Sequence[Whiteout]] | None = None,
-                   title: str = "") -> graphviz.Digraph:
-    """Draw the snapshots as chains (base layer at the bottom), one box per snapshot.
+                   title: str = "", chain: str | None = None) -> Drawing:
+    """Draw the snapshots as chains (base layer at the bottom), one box per snapshot
+    (``.text()``: :func:`snapshot_tree_text`).
 
     Args:
         snapshots: ``Info`` records (``snapshotter.walk()``).
@@ -232,16 +246,22 @@ def snapshot_chain(snapshots: Iterable[Info], *, mounts: Mapping[str, Sequence[M
         highlight: key(s) drawn with a red border.
         whiteouts: key -> whiteouts of that layer (listed in the box, struck through).
         title: a caption.
+        chain: draw only this snapshot and its ancestors (one image's or container's chain;
+            see also :mod:`pyctrd.diagrams.layerchain`).
     """
     infos = sorted(snapshots, key=lambda i: i.name)
+    if chain is not None:
+        infos = sorted(select_chain(infos, chain), key=lambda i: i.name)
+        mounts = {k: v for k, v in (mounts or {}).items() if k == chain}
     by_name = {i.name: i for i in infos}
     marked = {highlight} if isinstance(highlight, str) else set(highlight or ())
     mounts, usage, whiteouts = mounts or {}, usage or {}, whiteouts or {}
     dirs = layer_dirs(infos, mounts)
     ids = {i.name: f"snap{n}" for n, i in enumerate(infos)}
-    dot = graphviz.Digraph("snapshots", graph_attr={"rankdir": "BT", "fontname": FONT, "nodesep": "0.4",
-                                                     "ranksep": "0.35", "label": title, "labelloc": "t"},
-                           node_attr={"fontname": FONT, "shape": "plaintext"}, edge_attr={"fontname": FONT})
+    dot = Drawing("snapshots", graph_attr={"rankdir": "BT", "fontname": FONT, "nodesep": "0.4",
+                                           "ranksep": "0.35", "label": title, "labelloc": "t"},
+                  node_attr={"fontname": FONT, "shape": "plaintext"}, edge_attr={"fontname": FONT},
+                  text=snapshot_tree_text(infos))
     for info in infos:
         fill, border = KIND_COLOUR.get(info.kind, KIND_COLOUR[Kind.UNKNOWN])
         hl = info.name in marked

@@ -23,7 +23,8 @@ def test_plugin_graph_svg_has_a_node_per_plugin() -> None:
 
 @pytest.mark.needs_dot
 def test_other_diagrams_render(tmp_path: Path) -> None:
-    assert ">Storage</text>" in architecture(PLUGINS).pipe(format="svg", encoding="utf-8")
+    svg = architecture(PLUGINS).pipe(format="svg", encoding="utf-8")
+    assert ">Storage</text>" in svg and ">Bundle</text>" in svg and ">config.json &#160;← container spec (Metadata)</text>" in svg
     assert ">runc</text>" in lifecycle_sequence().pipe(format="svg", encoding="utf-8")
     (tmp_path / "f").write_text("x")
     assert ">f &#160;1 B</text>" in dir_tree(tmp_path).digraph().pipe(format="svg", encoding="utf-8")

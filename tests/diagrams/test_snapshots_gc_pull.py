@@ -190,3 +190,36 @@ def test_pull_timeline_orders_blobs_and_draws_a_bar_each() -> None:
     assert text.splitlines()[2].startswith("layer-sha256:") and "|++++|" in text
     assert tl.summary() == "<PullTimeline img 3/3 blobs 1.6 KiB in 0.90s>"
     assert "width:100%" in tl.html()
+
+
+def test_gc_text_shows_roots_with_what_they_keep_and_the_garbage() -> None:
+    live = Lease("pull", labels={"containerd.io/gc.expire": "2024-05-01T13:00:00Z"})
+    old = Lease("old", labels={"containerd.io/gc.expire": "2024-05-01T11:00:00Z"})
+    snaps = [Info(name=CHAIN[0], kind=Kind.COMMITTED, snapshotter="overlayfs"),
+             Info(name=CHAIN[1], kind=Kind.COMMITTED, parent=CHAIN[0], snapshotter="overlayfs")]
+    g = gc_graph(_blobs()[:4], [_image()], snapshots=snaps, leases=[(old, [Resource(M, "content")])],
+                 containers=[Container("c1", snapshotter="overlayfs", snapshot_key="gone")], now=NOW)
+    lines = g.text().splitlines()
+    assert lines[0] == "GC graph of namespace default: 9 nodes, 8 edges, 2 roots, 1 garbage"
+    assert lines[1:8] == [
+        "image r/layered:latest  [root]",
+        f"└─ target -> content {M[:19]}…  600 B",
+        f"   ├─ config -> content {C[:19]}…  700 B",
+        f"   │  └─ snapshot -> snapshot/overlayfs {CHAIN[1][:19]}…  COMMITTED",
+        f"   │     └─ parent -> snapshot/overlayfs {CHAIN[0][:19]}…  COMMITTED",
+        f"   ├─ l.0 -> content {L0[:19]}…  1000 B",
+        f"   └─ l.1 -> content {L1[:19]}…  200 B"]
+    assert lines[8:] == ["container c1  [root]", "└─ rootfs -> snapshot/overlayfs gone  (not listed)",
+                         "garbage (a collection would remove):", "  lease old  expired"]
+    # a live lease holding what the image holds too: met again, said once
+    g = gc_graph(_blobs(), [_image()], leases=[(live, [Resource(M, "content"), Resource(HELD, "content")])], now=NOW)
+    text = g.text()
+    assert f"holds -> content {M[:19]}…  600 B  (above)" in text and "0 garbage" in text and "would remove" not in text
+    assert f"content -> content {LOST[:19]}…  5 B" in text
+    # a student's marking (nothing) makes everything garbage; content_graph's text says the same
+    assert content_graph(g, marked=set()).text() == g.text(marked=set())
+    assert g.text(marked=set()).splitlines()[-1].startswith("  lease pull")
+    from rich.console import Console
+    console = Console(width=120, record=True)
+    console.print(g)
+    assert console.export_text().rstrip("\n") == text
