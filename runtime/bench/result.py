@@ -31,6 +31,10 @@ SCHEMA = "pyctrd-bench/1"
 #: How much may grow over the leak check's lifecycles (RSS in KiB; the rest must not grow).
 LEAK_BOUNDS = {"rss_kib": 8192, "fds": 0, "processes": 0, "mounts": 0}
 SHIMS = {"pyctrd/py": ("our shim", 1.25), "pyctrd/go": ("Go shim", 1.10)}
+#: Leak checks by subject ("pyctrd": a document from before the Go shim had one).
+LEAK_SHIMS = {"pyctrd/py": "our shim", "pyctrd/go": "Go shim", "pyctrd": "our shim"}
+PULL_FIGURE = "pull + unpack of the 3-layer sample, median ms"
+PULL_BOUND = 1.25
 Table = tuple[str, list[str], list[list[str]]]
 
 
@@ -106,12 +110,74 @@ class BenchResult:
         if ours and theirs:
             r = ratio(ours, theirs)
             out.append(Check("idle RSS, KiB", ours, theirs, r, "<= 3", None if r is None else r <= 3))
-        grew = _get(d, "leaks", "pyctrd", "growth")
-        if isinstance(grew, dict):
+        ours, theirs = _get(d, "images", "pull", "pyctrd", "total", "median"), \
+            _get(d, "images", "pull", "containerd", "total", "median")
+        if ours is not None and theirs is not None:
+            r = ratio(ours, theirs)
+            out.append(Check(PULL_FIGURE, ours, theirs, r, f"<= {PULL_BOUND}", None if r is None else r <= PULL_BOUND))
+        for name, leak in (d.get("leaks") or {}).items():
+            grew = _get(leak, "growth")
+            if not isinstance(grew, dict):
+                continue
+            shim = LEAK_SHIMS.get(name, name)
             for key, bound in LEAK_BOUNDS.items():
-                n = _get(d, "leaks", "pyctrd", "lifecycles")
-                out.append(Check(f"{key} growth after {n} lifecycles", grew.get(key), None, None, f"<= {bound}",
-                                 grew.get(key, 0) <= bound))
+                out.append(Check(f"{key} growth after {_get(leak, 'lifecycles')} lifecycles, {shim}", grew.get(key),
+                                 None, None, f"<= {bound}", grew.get(key, 0) <= bound))
+        return out
+
+    def ratios(self) -> dict[str, dict[str, float | None]]:
+        """Every figure measured on both daemons: ``{figure: {"pyctrd", "containerd", "ratio"}}``.
+
+        Ratios are costs (see the module docstring): times and sizes ``pyctrd / containerd``,
+        lifecycles per second ``containerd / pyctrd`` (paired by round when rounds are
+        recorded). Per-phase medians stay in the lifecycle tables. Empty for a ``run``.
+
+        >>> BenchResult({"rss_idle_kib": {"pyctrd": 60000, "containerd": 40000}}).ratios()
+        {'idle RSS, KiB': {'pyctrd': 60000, 'containerd': 40000, 'ratio': 1.5}}
+        """
+        d = self.data
+        out: dict[str, dict[str, float | None]] = {}
+
+        def pair(figure: str, ours: Any, theirs: Any, r: float | None = None) -> None:
+            if isinstance(ours, int | float) and isinstance(theirs, int | float):
+                out[figure] = {"pyctrd": ours, "containerd": theirs,
+                               "ratio": r if r is not None else ratio(ours, theirs)}
+
+        for workers, subjects in sorted((d.get("lifecycle") or {}).items(), key=lambda kv: int(kv[0])):
+            ctrd, at = subjects.get("containerd/go") or {}, f"{workers} worker{'s' if workers != '1' else ''}"
+            for name, (shim, _) in SHIMS.items():
+                s = subjects.get(name) or {}
+                rate, theirs = s.get("rate"), ctrd.get("rate")
+                pair(f"lifecycles/s, {at}, {shim}", rate, theirs,
+                     _paired_ratio(ctrd.get("round_rates"), s.get("round_rates")) or ratio(theirs, rate))
+                pair(f"lifecycle median ms, {at}, {shim}", _get(s, "phases", "lifecycle", "median"),
+                     _get(ctrd, "phases", "lifecycle", "median"))
+                pair(f"CPU per lifecycle ms, {at}, {shim}", s.get("cpu_ms"), ctrd.get("cpu_ms"))
+        for call in ("Version", "Server"):
+            pair(f"{call} RPC latency, median ms", _get(d, "rpc", "pyctrd", call, "median"),
+                 _get(d, "rpc", "containerd", call, "median"))
+        pair("cold start to first RPC, median ms", _get(d, "cold_start_ms", "pyctrd", "median"),
+             _get(d, "cold_start_ms", "containerd", "median"))
+        pair("idle RSS, KiB", _get(d, "rss_idle_kib", "pyctrd"), _get(d, "rss_idle_kib", "containerd"))
+        pair("peak RSS under the most workers, KiB", _get(d, "rss_load_kib", "pyctrd"),
+             _get(d, "rss_load_kib", "containerd"))
+        growth = d.get("growth") or {}
+        theirs_by_size = {g.get("containers"): g for g in growth.get("containerd") or []}
+        for g in growth.get("pyctrd") or []:
+            c = theirs_by_size.get(g.get("containers")) or {}
+            for what in ("create", "list"):
+                pair(f"growth: {what} at {g.get('containers')} containers, median ms",
+                     _get(g, f"{what}_ms", "median"), _get(c, f"{what}_ms", "median"))
+        imgs = d.get("images") or {}
+        for part in ("total", "fetch", "unpack"):
+            figure = PULL_FIGURE if part == "total" else f"pull of the 3-layer sample: {part}, median ms"
+            pair(figure, _get(imgs, "pull", "pyctrd", part, "median"), _get(imgs, "pull", "containerd", part, "median"))
+        pair("import + unpack of the 3-layer sample archive, median ms", _get(imgs, "import", "pyctrd", "median"),
+             _get(imgs, "import", "containerd", "median"))
+        layers = imgs.get("layers")
+        for count in sorted((layers.get("pyctrd") or {}) if isinstance(layers, dict) else {}, key=int):
+            pair(f"import + unpack of {count} small layer(s), median ms", _get(layers, "pyctrd", count, "median"),
+                 _get(layers, "containerd", count, "median"))
         return out
 
     @property
@@ -129,6 +195,12 @@ class BenchResult:
                         ["figure", "pyctrd", "containerd", "ratio", "target", "met"],
                         [[c.figure, _fmt(c.pyctrd, 2), _fmt(c.containerd, 2), _fmt(c.ratio, 2), c.bound,
                           {True: "yes", False: "NO", None: "-"}[c.met]] for c in checks]))
+        pairs = self.ratios()
+        if pairs:
+            out.append(("Ratios: every figure measured on both (pyctrd cost / containerd cost; lower is better)",
+                        ["figure", "pyctrd", "containerd", "ratio"],
+                        [[f, _fmt(v["pyctrd"], 2), _fmt(v["containerd"], 2), _fmt(v["ratio"], 2)]
+                         for f, v in pairs.items()]))
         for workers, subjects in sorted((d.get("lifecycle") or {}).items(), key=lambda kv: int(kv[0])):
             phases = sorted({p for s in subjects.values() for p in (s.get("phases") or {}) if p != "lifecycle"},
                             key=_PHASE_ORDER.index if all(p in _PHASE_ORDER for p in _PHASE_ORDER) else str)
@@ -339,4 +411,9 @@ def validate(doc: dict[str, Any]) -> list[str]:
     if doc.get("mode") == "compare":
         for key in ("cold_start_ms", "rss_idle_kib", "growth", "images"):
             _need(doc, [key], dict, problems)
+        for figure, pair in (_need(doc, ["ratios"], dict, problems) or {}).items():
+            for k in ("pyctrd", "containerd"):
+                _need(pair, [k], (int, float), problems, f"ratios.{figure}.")
+            if _get(pair, "ratio") is not None:  # None: containerd's figure was 0
+                _need(pair, ["ratio"], (int, float), problems, f"ratios.{figure}.")
     return problems

@@ -41,6 +41,8 @@ __all__ = ["SAMPLE", "Options", "compare", "run"]
 
 #: ``Options.image`` value for the busybox sample, pushed to a loopback registry (compare only).
 SAMPLE = "sample"
+#: Debian's Go shim for ``io.containerd.runc.v2`` (the leak check runs with it when installed).
+GO_SHIM_BINARY = "containerd-shim-runc-v2"
 
 Log = Callable[[str], None]
 
@@ -266,12 +268,7 @@ def _compare(opts: Options, base: Path, log: Log) -> BenchResult:
             if opts.growth else {}
         log("growth      done")
         if opts.leak_lifecycles:
-            ns = f"bench-leak-{secrets.token_hex(3)}"
-            pyd.namespaces.add(ns)
-            data["leaks"] = {"pyctrd": probes.leak_check(
-                pyd.address, pyd.pid, ns, Workload(w.rootfs, DEFAULT_RUNTIME, io=w.io, fifo_dir=w.fifo_dir),
-                lifecycles=opts.leak_lifecycles, dirs=[pyd.dir])}
-            log(f"leaks       pyctrd after {data['leaks']['pyctrd']['lifecycles']}: {data['leaks']['pyctrd']['growth']}")
+            data["leaks"] = _leaks(pyd, w, opts, log)
         data["images"] = _images(daemons, opts, base, log, registry) if opts.images else {}
         registry = None  # stopped by _images
     finally:
@@ -285,7 +282,24 @@ def _compare(opts: Options, base: Path, log: Log) -> BenchResult:
     data["cold_start_ms"] = {n: Summary.of(cold[n] + more[n]).to_json() for n in makers}
     log("cold start  " + ", ".join(f"{n} {v['median']:.0f} ms" for n, v in data["cold_start_ms"].items()))
     data["machine"]["load_after"] = round(os.getloadavg()[0], 2)
+    data["ratios"] = BenchResult(data).ratios()
     return BenchResult(data)
+
+
+def _leaks(pyd: PrivatePyctrd, w: Workload, opts: Options, log: Log) -> dict[str, Any]:
+    """The leak check on pyctrd with each shim: ours, and the Go shim when it is installed."""
+    shims = [("pyctrd/py", DEFAULT_RUNTIME)]
+    if opts.go_shim and shutil.which(GO_SHIM_BINARY):
+        shims.append(("pyctrd/go", RUNC_RUNTIME))
+    out: dict[str, Any] = {}
+    for name, runtime in shims:
+        ns = f"bench-leak-{secrets.token_hex(3)}"
+        pyd.namespaces.add(ns)
+        leak = out[name] = probes.leak_check(
+            pyd.address, pyd.pid, ns, Workload(w.rootfs, runtime, io=w.io, fifo_dir=w.fifo_dir),
+            lifecycles=opts.leak_lifecycles, warmup=min(40, opts.leak_lifecycles), dirs=[pyd.dir])
+        log(f"leaks       {name} after {leak['lifecycles']}: {leak['growth']}")
+    return out
 
 
 def _growth_json(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:

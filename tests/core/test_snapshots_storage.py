@@ -126,8 +126,23 @@ def test_file_is_created_on_first_use_and_private(tmp_path: Path) -> None:
     with ms.transaction() as tx:
         assert tx.walk() == []
     assert (tmp_path / "metadata.db").stat().st_mode & 0o777 == 0o600
-    assert sorted(os.listdir(tmp_path)) == ["metadata.db"]  # no -wal/-shm/-journal left
     ms.close()
+    assert sorted(os.listdir(tmp_path)) == ["metadata.db"]  # closed: no -wal/-shm/-journal left
+
+
+def test_commits_go_to_a_write_ahead_log(tmp_path: Path) -> None:
+    ms = MetaStore(tmp_path / "metadata.db")
+    with ms.transaction(writable=True) as tx:
+        tx.create_snapshot(Kind.ACTIVE, "a")
+    assert (tmp_path / "metadata.db-wal").exists()  # one fsync of the log per commit
+    conn = sqlite3.connect(tmp_path / "metadata.db")
+    assert conn.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+    conn.close()
+    ms.close()
+    again = MetaStore(tmp_path / "metadata.db")
+    with again.transaction() as tx:
+        assert [i.name for i in tx.walk()] == ["a"]
+    again.close()
 
 
 def test_times_come_from_the_clock(store: MetaStore, clock: FakeClock) -> None:

@@ -54,11 +54,13 @@ def read_text(path: Path) -> str:
         return path.read_text()
 
 
-def write_atomic(path: Path, data: str | bytes) -> None:
+def write_atomic(path: Path, data: str | bytes, *, sync: bool = True) -> None:
     """Write a small file so that readers see the old or the new content, never a part.
 
     A uniquely named temporary file in the same directory is written, fsynced and renamed
     over ``path`` (containerd's ``writeToCompletion`` does the same with ``<path>.tmp``).
+    ``sync=False`` skips the fsync (where containerd writes with a plain ``os.WriteFile``):
+    still whole or absent after a crash of the process, not after a power cut.
     """
     raw = data.encode() if isinstance(data, str) else data
     with map_exceptions(str(path)):
@@ -67,7 +69,8 @@ def write_atomic(path: Path, data: str | bytes) -> None:
             with os.fdopen(fd, "wb") as f:
                 f.write(raw)
                 f.flush()
-                os.fsync(f.fileno())
+                if sync:
+                    os.fsync(f.fileno())
             os.chmod(tmp, 0o644)
             os.replace(tmp, path)
         except BaseException:

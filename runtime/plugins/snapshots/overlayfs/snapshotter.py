@@ -2,7 +2,7 @@
 
 Layout (compare ``tree`` of a real containerd root)::
 
-    <root>/metadata.db
+    <root>/metadata.db             (with SQLite's -wal and -shm beside it while open)
     <root>/snapshots/2/fs          layer 1's files
     <root>/snapshots/3/fs          layer 2's changes only (a deleted file is a 0/0 char device)
     <root>/snapshots/6/fs          container c1's writes (the "upperdir")
