@@ -263,6 +263,8 @@ def test_lifecycles_under_load_leave_nothing(rt: Env, pushed: Registry, samples:
     record("load", "operations under load", total, "operations")
     record("load", f"real pulls under load ({PULLERS} pullers, 2 images sharing a layer)", tally.ops["pull"], "pulls")
     record("load", "blob downloads for those pulls (each blob once)", sum(gets.values()), "downloads")
+    record("load", "layer applies for those pulls (3 stacks; a racing second apply is discarded)", len(applied),
+           "applies")
     record("load", "pull-like blob writes (4 writers x 12 shared blobs)",
            tally.ops["content.commit"] + tally.ops["content.exists"], "writes")
     print(f"\n[load] {total} operations in {elapsed:.1f}s; {dict(tally.ops)}")

@@ -319,3 +319,61 @@ def test_unknown_layer_and_config_types(w: World) -> None:
         w.c.images.delete(w.reg.ref(tag), sync=True)
     settled(w)
     record("remotes", "unknown media types: layer, artifact entry, config (through a pull)", 3)
+
+
+@pytest.mark.needs_ctr
+def test_the_families_as_real_containerd_pulls_them(w: World, short_tmp: Path) -> None:
+    """Images of each family pulled three ways: Debian's ``ctr`` into a private real containerd,
+    pyctrd's client into pyctrd, and ``ctr`` into pyctrd (Go's pull over pyctrd's services). The
+    same outcome each way (refused or pulled), the image recorded by all or by none (recorded
+    when the fetch passed: the fetch takes any media type), and containerd's words for why."""
+    from tests.shim.private_containerd import CONTAINERD, PrivateContainerd
+
+    if not Path(CONTAINERD).exists():
+        pytest.skip("needs Debian's containerd")
+    config, layer = _ok_parts(300)
+    odd = Blob(UNKNOWN, b'{"schemaVersion": 2, "what": "not an image either"}')
+    odd_layer = Blob("application/vnd.example.layer.v1.tar", _layer(301, files=1))
+    sbom = Blob("application/vnd.example.sbom.v1+json", b'{"sbom": ["x"]}')
+    odd_config = Blob("application/vnd.example.config.v1+json", config.data)
+    corrupt = Blob(MEDIA_TYPE_OCI_LAYER, _layer(302, files=1))
+    entry = {**manifest_of(config, [layer]).descriptor(), "platform": "linux"}
+    w.reg.add(odd, tag="c-top").add(config, layer, odd_layer, sbom, odd_config, corrupt, manifest_of(config, [layer]))
+    w.reg.add(manifest_of(config_of([odd_layer.digest]), [odd_layer]), tag="c-layer").add(config_of([odd_layer.digest]))
+    w.reg.add(manifest_of(config, [layer, sbom]), tag="c-artifact")
+    w.reg.add(manifest_of(odd_config, [layer]), tag="c-config")
+    w.reg.add(manifest_of(config_of([corrupt.digest]), [corrupt]), tag="c-corrupt").add(config_of([corrupt.digest]))
+    w.reg.add(Blob(MEDIA_TYPE_OCI_MANIFEST, b"this is not json"), tag="c-notjson")
+    w.reg.add(document(MEDIA_TYPE_OCI_INDEX, {"schemaVersion": 2, "manifests": [entry]}), tag="c-platform")
+    w.reg.rules[corrupt.digest] = Rule("corrupt", after=600)
+    # tag -> (what containerd 1.6.20 says when it refuses, "" if it pulls; is the image recorded?)
+    said = {"c-top": ("unexpected media type", True), "c-layer": ("no processor for media-type", True),
+            "c-artifact": ("mismatched image rootfs and manifest layers", True), "c-config": ("", True),
+            "c-corrupt": ("unexpected commit digest", False), "c-notjson": ("invalid character", False),
+            "c-platform": ("cannot unmarshal string", False)}
+    real = PrivateContainerd(short_tmp / "c")
+    real.dir.mkdir()
+    try:
+        real.start()
+        for tag, (words, kept) in said.items():
+            ref = w.reg.ref(tag)
+            theirs = real.ctr("images", "pull", "--plain-http", ref, namespace="hp", check=False)
+            mixed = w.d.ctr("images", "pull", "--plain-http", ref, namespace="hp-ctr", check=False)
+            try:
+                w.c.pull(ref, plain_http=True)
+                ours: PyctrdError | None = None
+            except PyctrdError as exc:
+                ours = exc
+            assert (theirs.returncode != 0) == (mixed.returncode != 0) == (ours is not None) == bool(words), \
+                (tag, theirs, mixed, ours)
+            assert words in theirs.stderr, (tag, theirs.stderr)
+            assert (ref in real.ctr("images", "ls", "-q", namespace="hp").stdout.split()) == kept
+            assert recorded(w, ref) == kept and (ref in w.d.ctr("images", "ls", "-q", namespace="hp-ctr").stdout) == kept
+            if kept:
+                w.c.images.delete(ref, sync=True)
+                w.c.with_namespace("hp-ctr").images.delete(ref, sync=True)
+    finally:
+        real.cleanup()
+        del w.reg.rules[corrupt.digest]
+    settled(w)
+    record("remotes", "hostile registry families compared with a real containerd", len(said))
