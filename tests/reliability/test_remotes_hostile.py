@@ -240,6 +240,39 @@ def test_descriptor_sizes_that_lie(reg: HostileRegistry, store: ContentProxy) ->
     record("remotes", "descriptor sizes that lie", 2)
 
 
+def test_pulls_sharing_a_slow_layer_wait_for_each_other(reg: HostileRegistry, store: ContentProxy) -> None:
+    """Two pulls of images sharing a layer that takes ~6 s to download: the second waits on
+    the ingest ref the first holds (containerd's OpenWriter waits until its context ends) and
+    then finds the layer committed - both succeed, and the layer is downloaded once."""
+    import threading
+
+    shared = bytes(range(256)) * 64
+    m1, b1 = image([shared, b"one"])
+    m2, b2 = image([shared, b"two"])
+    reg.add(m1, tag="one").add(*b1).add(m2, tag="two").add(*b2)
+    reg.rules[b1[1].digest] = Rule("trickle", n=7, seconds=1.0)
+    errors: list[BaseException] = []
+
+    def pull(tag: str) -> None:
+        try:
+            with lease("fetch"):
+                fetch_image(resolver(timeout=5), reg.ref(tag), store, all_platforms=True)
+        except BaseException as exc:  # reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=pull, args=(t,)) for t in ("one", "two")]
+    for t in threads:
+        t.start()
+        time.sleep(0.3)  # the first one holds the ref by now
+    for t in threads:
+        t.join(60)
+    assert not errors, errors
+    assert committed(store, b1[1].digest)
+    gets = [p for m, p, _ in reg.seen if m == "GET" and p.endswith(b1[1].digest)]
+    assert len(gets) == 1, gets
+    record("remotes", "pulls waiting on a slow shared layer", 2)
+
+
 def test_truncated_bodies(reg: HostileRegistry, store: ContentProxy) -> None:
     data = bytes(range(256)) * 40
     manifest, blobs = image([data])
