@@ -83,7 +83,8 @@ bench: venv
 	$(BENCH_VENV)/bin/pyctr bench --compare --out results $(BENCH_ARGS)
 
 soak: venv
-	PYCTRD_SOAK=1 $(BIN)/python -m pytest -q -m slow $(PYTEST_ARGS)
+	# every reliability suite (the slow ones are those that scale), with the full counts
+	PYCTRD_SOAK=1 $(BIN)/python -m pytest -q tests/reliability $(PYTEST_ARGS)
 
 clean:
 	rm -rf build dist runtime/_api *.egg-info .pytest_cache

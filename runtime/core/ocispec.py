@@ -112,10 +112,17 @@ class Descriptor:
         if not isinstance(mt, str) or not isinstance(dg, str) or not isinstance(size, int) \
                 or isinstance(size, bool) or size < 0:
             raise InvalidArgument(f"malformed descriptor {d!r:.200}")
+        # Go's encoding/json (containerd) refuses a value of the wrong type rather than
+        # dropping it: a platform that is not an object must not turn into "any platform".
         ann = d.get("annotations") or {}
-        if not isinstance(ann, dict):
-            raise InvalidArgument("descriptor annotations must be an object")
+        if not isinstance(ann, dict) or not all(isinstance(v, str) for v in ann.values()):
+            raise InvalidArgument("descriptor annotations must be an object of strings")
         plat = d.get("platform")
-        return cls(mt, validate(dg), size, {str(k): str(v) for k, v in ann.items()},
-                   Platform.from_json(plat) if isinstance(plat, dict) else None,
-                   tuple(d.get("urls") or ()))
+        if plat is not None and not (isinstance(plat, dict) and all(
+                isinstance(plat.get(k, ""), str) for k in ("os", "architecture", "variant", "os.version"))):
+            raise InvalidArgument(f"descriptor platform must be an object of strings, got {plat!r:.80}")
+        urls = d.get("urls") or []
+        if not isinstance(urls, list) or not all(isinstance(u, str) for u in urls):
+            raise InvalidArgument("descriptor urls must be a list of strings")
+        return cls(mt, validate(dg), size, dict(ann), Platform.from_json(plat) if plat is not None else None,
+                   tuple(urls))

@@ -50,6 +50,7 @@ from ..errdefs import (
     FailedPrecondition,
     InvalidArgument,
     NotFound,
+    PyctrdError,
     Unavailable,
 )
 
@@ -83,16 +84,42 @@ class FetchResult:
                 f"exists={len(self.existing)}>")
 
 
-def _open_writer(store: Ingester, ref: str, desc: Descriptor, sleep: Callable[[float], None]) -> Writer:
-    """store.writer(), waiting (bounded) while another pull holds the same ref."""
-    delay = 0.05
-    for _ in range(8):
+#: How long a pull waits on another's ingest of the same blob while that ingest does not move.
+#: containerd's OpenWriter waits until the pull's context ends, however long the other download
+#: takes; without a context deadline here, an ingest standing still this long ends the wait.
+LOCKED_REF_PATIENCE = 60.0
+
+
+def _ingest_offset(store: Ingester, ref: str) -> int | None:
+    status = getattr(store, "status", None)  # an IngestManager (every real store) shows progress
+    if status is None:
+        return None
+    try:
+        return int(status(ref).offset)
+    except PyctrdError:
+        return None
+
+
+def _open_writer(store: Ingester, ref: str, desc: Descriptor, sleep: Callable[[float], None],
+                 patience: float = LOCKED_REF_PATIENCE, clock: Callable[[], float] = time.monotonic) -> Writer:
+    """store.writer(), waiting while another pull holds the same ref (containerd's OpenWriter):
+    when it commits, the next try answers AlreadyExists and the blob is not downloaded again.
+
+    Raises:
+        Unavailable: the ref stayed locked and its ingest did not move for ``patience`` seconds.
+    """
+    delay, offset, moved = 0.016, _ingest_offset(store, ref), clock()
+    while True:
         try:
             return store.writer(ref, total=desc.size, expected=desc.digest)
         except Unavailable:
-            sleep(delay)
-            delay = min(delay * 2, 1.0)
-    return store.writer(ref, total=desc.size, expected=desc.digest)
+            now = _ingest_offset(store, ref)
+            if now != offset:
+                offset, moved = now, clock()
+            elif clock() - moved > patience:
+                raise
+        sleep(delay)
+        delay = min(delay * 2, 1.0)
 
 
 def fetch_blob(fetcher: Fetcher, store: Ingester, desc: Descriptor, *, progress: ProgressFn | None = None,

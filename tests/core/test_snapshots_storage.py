@@ -272,6 +272,32 @@ def test_many_threads_get_distinct_ids(store: MetaStore) -> None:
         assert sorted(map(int, tx.id_map())) == list(range(1, 81))
 
 
+def test_a_burst_of_readers_leaves_at_most_max_idle_connections(store: MetaStore) -> None:
+    """Twelve readers at once need twelve connections; afterwards the pool keeps MAX_IDLE of
+    them and closes the rest (otherwise every burst would leave its fds open for good)."""
+    from pyctrd.core.snapshots.storage.metastore import MAX_IDLE
+
+    def open_on_db() -> int:
+        return sum(os.readlink(f"/proc/self/fd/{fd}") == str(store.path) for fd in os.listdir("/proc/self/fd")
+                   if os.path.exists(f"/proc/self/fd/{fd}"))
+
+    commit_chain(store, "a")
+    barrier = threading.Barrier(12)
+
+    def read() -> None:
+        with store.transaction() as tx:
+            barrier.wait(30)
+            list(tx.walk())
+            barrier.wait(30)  # all twelve hold their connection here
+
+    threads = [threading.Thread(target=read) for _ in range(12)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert open_on_db() <= MAX_IDLE < 12
+
+
 def test_closed_store_and_newer_schema(tmp_path: Path) -> None:
     ms = MetaStore(tmp_path / "metadata.db")
     commit_chain(ms, "a")

@@ -94,6 +94,11 @@ MALFORMED = [
     (man(mediaType=5), InvalidArgument, "mediaType must be a string"),
     (man(fsLayers=[{}]), NotImplemented, "schema 1"),
     (man(annotations=[1]), InvalidArgument, "annotations"),
+    # wrong types inside a descriptor: refused as Go's encoding/json refuses them, not dropped
+    (man(layers=[{**LAYER, "platform": "linux"}]), InvalidArgument, "platform must be an object"),
+    (man(layers=[{**LAYER, "platform": {"os": 5}}]), InvalidArgument, "platform must be an object"),
+    (man(layers=[{**LAYER, "annotations": {"a": 1}}]), InvalidArgument, "annotations must be an object of strings"),
+    (man(layers=[{**LAYER, "urls": "http://x"}]), InvalidArgument, "urls must be a list of strings"),
     (b" " * (MAX_MANIFEST_SIZE + 1), InvalidArgument, "larger than"),
 ]
 

@@ -9,7 +9,9 @@ path can replace the answer:
 - ``status``: answer ``code`` with ``headers`` (e.g. 401 without a challenge);
 - ``length``: announce ``Content-Length: n`` whatever the body is;
 - ``truncate``: announce the full length, send ``after`` bytes, hang up (honours Range);
-- ``body``: serve these bytes instead (a lying registry).
+- ``body``: serve these bytes instead (a lying registry);
+- ``corrupt``: serve the right length with the byte at ``after`` flipped (bit rot on the way);
+- ``trickle``: serve the body in ``n`` pieces, ``seconds`` apart (slow, but moving).
 
 The real registry tests (tests/remotes, against Debian's docker-registry) stand beside these.
 ``seen`` records (method, path, Authorization header present?) of every request.
@@ -154,6 +156,10 @@ class HostileRegistry:
             return self._send(h, rule.code, b'{"errors": []}', head, rule.headers)
         if rule.action == "body":
             return self._send(h, 200, rule.body, head, headers)
+        if rule.action == "corrupt":
+            bad = bytearray(data)
+            bad[rule.after % len(bad)] ^= 0xFF
+            return self._send(h, 200, bytes(bad), head, headers, honour_range=True)
         if rule.action == "length":
             return self._send(h, 200, data, head, {**headers, "Content-Length": str(rule.n)})
         if rule.action == "stall":
@@ -162,6 +168,16 @@ class HostileRegistry:
                 h.wfile.write(data[:rule.after])
                 h.wfile.flush()
                 self._stop.wait(rule.seconds)
+            return None
+        if rule.action == "trickle":
+            self._head(h, 200, {**headers, "Content-Length": str(len(data))})
+            if not head:
+                step = -(-len(data) // max(rule.n, 1))
+                for i in range(0, len(data), step):
+                    if i:
+                        self._stop.wait(rule.seconds)
+                    h.wfile.write(data[i:i + step])
+                    h.wfile.flush()
             return None
         if rule.action == "truncate":
             start = _range_start(h)

@@ -338,3 +338,30 @@ def test_bearer_token_auth_with_real_registry(new_store: NewStore, token_registr
     finally:
         server.oauth = True  # type: ignore[attr-defined]
     assert PASSWORD not in caplog.text
+
+
+def test_a_locked_ref_is_waited_for_while_its_ingest_moves(new_store: NewStore) -> None:
+    """containerd's OpenWriter waits on a locked ref until its context ends; ours waits while the
+    holder's ingest moves, and gives up (Unavailable) once it stood still for ``patience``."""
+    from pyctrd.core import digest as dg
+    from pyctrd.errdefs import AlreadyExists
+    from pyctrd.remotes.pull import _open_writer
+
+    store, data = new_store(), b"a blob another pull is downloading"
+    desc = Descriptor("application/octet-stream", dg.from_bytes(data), len(data))
+    holder = store.writer("layer-x", total=len(data), expected=desc.digest)
+    now = [0.0]
+
+    def sleep(s: float) -> None:  # the holder writes a byte at every simulated second up to 100 s
+        before, now[0] = now[0], now[0] + s
+        if int(now[0]) != int(before) and now[0] < 100 and holder.status().offset < len(data) - 1:
+            holder.write(data[holder.status().offset:holder.status().offset + 1])
+
+    with pytest.raises(Unavailable, match="locked"):
+        _open_writer(store, "layer-x", desc, sleep, patience=30, clock=lambda: now[0])
+    assert 30 + len(data) - 2 < now[0] < 100 + 32  # waited while it moved, then 30 s more
+    holder.write(data[holder.status().offset:])
+    holder.commit(len(data), desc.digest)
+    holder.close()
+    with pytest.raises(AlreadyExists):  # what fetch_blob reports as "exists": no download
+        _open_writer(store, "layer-x", desc, sleep, patience=30, clock=lambda: now[0])

@@ -61,6 +61,11 @@ CREATE TABLE IF NOT EXISTS snapshots (
 CREATE INDEX IF NOT EXISTS snapshots_by_parent ON snapshots(parent);
 """
 
+#: Idle connections kept for reuse; a burst of concurrent readers opens more, closed on return
+#: (each is a file descriptor the daemon would otherwise keep for good).
+MAX_IDLE = 4
+
+
 class MetaStore:
     """Snapshot records in one SQLite file, safe to use from many threads.
 
@@ -122,7 +127,7 @@ class MetaStore:
 
     def _release(self, conn: sqlite3.Connection) -> None:
         with self._lock:
-            if not self._closed and not conn.in_transaction:
+            if not self._closed and not conn.in_transaction and len(self._idle) < MAX_IDLE:
                 self._idle.append(conn)
                 return
         conn.close()
