@@ -166,11 +166,12 @@ def puller(rt: Env, proxy: CountingProxy, worker: int, tally: Tally, applied: li
 
 
 def new_fds(baseline: dict[int, str], now: dict[int, str]) -> list[str]:
-    """Descriptors open now that were not before - except a snapshotter's metadata.db opened
-    on first use: its connection pool may keep up to MAX_IDLE of them for reuse, by design."""
-    pooled = Counter(t for t in now.values() if t.endswith("/metadata.db"))
+    """Descriptors open now that were not before - except a snapshotter's metadata.db (and its
+    write-ahead log) opened on first use: its connection pool may keep up to MAX_IDLE of them
+    for reuse, by design."""
+    pooled = Counter(t for t in now.values() if t.endswith(("/metadata.db", "/metadata.db-wal")))
     return [f"fd {n} -> {t}" for n, t in now.items() if baseline.get(n) != t
-            and not (t.endswith("/metadata.db") and pooled[t] <= MAX_IDLE)]
+            and not (t.endswith(("/metadata.db", "/metadata.db-wal")) and pooled[t] <= MAX_IDLE)]
 
 
 def leaks(rt: Env, baseline: dict[int, str]) -> dict[str, list[str]]:
