@@ -39,7 +39,7 @@ class Dashboard(w.VBox):  # type: ignore[misc]  # ipywidgets is untyped
         self.files = DirTree(root, state, feed=self.feed, interval=interval)
         self.snapshots = SnapshotChain(client, snapshotter, feed=self.feed, interval=interval)
         self.gc = GCView(client, snapshotters=(snapshotter,), feed=self.feed, interval=interval)
-        self.puller = PullProgress(client, pull_ref, snapshotter=snapshotter, interval=interval)
+        self.puller = PullProgress(client, pull_ref, snapshotter=snapshotter, watch=True, interval=interval)
         self.events = EventLog(feed=self.feed, interval=interval)
         self.arch = w.HTML(svg_of(architecture(self.plugins.plugins, address=client.address)))
         parts = {"Plugins": self.plugins, "Files": self.files, "Snapshots": self.snapshots,
@@ -72,7 +72,7 @@ class Dashboard(w.VBox):  # type: ignore[misc]  # ipywidgets is untyped
 
     def stop(self) -> None:
         """Stop listening (the widgets stay on screen, frozen)."""
-        for part in ("events", "files", "snapshots", "gc", "feed"):
+        for part in ("events", "files", "snapshots", "gc", "puller", "feed"):
             if hasattr(self, part):
                 getattr(self, part).stop()
 
