@@ -1,7 +1,7 @@
 """ipywidgets that show a live pyctrd: they read through :mod:`pyctrd.client` and its events.
 
     from pyctrd.widgets import Dashboard, DirTree, EventLog, PluginGraph
-    PluginGraph(client)                   # the plugin graph; pick one for config/exports/error
+    PluginGraph.for_lab(lab)              # the plugin graph; click one for config/exports/error
     DirTree(lab.root, lab.state, feed=…)  # root and state side by side, changes flash
     EventLog(client)                      # topics as they happen (a background subscription)
     SnapshotChain(client)                 # chains, the active snapshot's overlay mount, whiteouts

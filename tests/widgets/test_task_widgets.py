@@ -57,10 +57,12 @@ def test_a_task_starting_and_going_shows_in_tree_log_and_chain(lab: Lab, comms: 
         assert any("/tasks/start" in v for v in _comm_of(log.table, comms).updates("value"))
 
         assert _until(tree, lambda: bundle in tree.snapshots["state"].entries)  # type: ignore[union-attr]
+        tree.refresh()  # settle: a redraw on the timer's thread may be half-way through its fields
         assert bundle in tree.changes["state"].added
         assert "pyctrd-changed" in tree.views["state"].value and cid in tree.views["state"].value
 
         assert _until(chain, lambda: "active=1" in chain.summary())
+        chain.refresh()
         assert chain.text().splitlines()[-1].strip() == f"└── {cid}  ACTIVE"
         assert cid in chain.svg.value
 
@@ -71,6 +73,7 @@ def test_a_task_starting_and_going_shows_in_tree_log_and_chain(lab: Lab, comms: 
         c.containers.delete(cid, snapshot_cleanup=True)
         assert log.timeline.wait_for(lambda _: task_topics()[-2:] == ["/tasks/exit", "/tasks/delete"], 15)
         assert _until(tree, lambda: bundle not in tree.snapshots["state"].entries)  # type: ignore[union-attr]
+        tree.refresh()
         assert bundle in tree.changes["state"].removed
         assert _until(chain, lambda: "active" not in chain.summary())
     finally:
