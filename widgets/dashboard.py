@@ -28,18 +28,19 @@ __all__ = ["Dashboard"]
 class Dashboard(w.VBox):  # type: ignore[misc]  # ipywidgets is untyped
     """Tabs (plugins, files, snapshots, content & GC, pull, architecture) over an event log,
     all fed by one subscription. ``snapshotter`` is the one the snapshot tab shows and pulls
-    unpack into; ``pull_ref`` fills the pull tab's box."""
+    unpack into; ``pull_ref`` fills the pull tab's box. With ``lab`` (:meth:`for_lab`) the plugin
+    tab shows the lab's effective config and follows its restarts."""
 
     def __init__(self, client: Client, root: str | os.PathLike[str], state: str | os.PathLike[str], *,
-                 disabled: Iterable[str] = (), interval: float = 0.2, snapshotter: str = "overlayfs",
-                 pull_ref: str = "") -> None:
+                 disabled: Iterable[str] | None = None, interval: float = 0.2, snapshotter: str = "overlayfs",
+                 pull_ref: str = "", lab: Lab | None = None) -> None:
         self.client = client
         self.feed = EventFeed.for_client(client).start()
-        self.plugins = PluginGraph(client, disabled=disabled, interval=interval)
+        self.plugins = PluginGraph(client, disabled=disabled, lab=lab, feed=self.feed, interval=interval)
         self.files = DirTree(root, state, feed=self.feed, interval=interval)
         self.snapshots = SnapshotChain(client, snapshotter, feed=self.feed, interval=interval)
         self.gc = GCView(client, snapshotters=(snapshotter,), feed=self.feed, interval=interval)
-        self.puller = PullProgress(client, pull_ref, snapshotter=snapshotter, interval=interval)
+        self.puller = PullProgress(client, pull_ref, snapshotter=snapshotter, watch=True, interval=interval)
         self.events = EventLog(feed=self.feed, interval=interval)
         self.arch = w.HTML(svg_of(architecture(self.plugins.plugins, address=client.address)))
         parts = {"Plugins": self.plugins, "Files": self.files, "Snapshots": self.snapshots,
@@ -56,7 +57,7 @@ class Dashboard(w.VBox):  # type: ignore[misc]  # ipywidgets is untyped
 
     @classmethod
     def for_lab(cls, lab: Lab, **kw: Any) -> Dashboard:
-        return cls(lab.client(), lab.root, lab.state, **kw)
+        return cls(lab.client(), lab.root, lab.state, lab=lab, **kw)
 
     def summary(self) -> str:
         return (f"<Dashboard plugins={len(self.plugins.plugins)} snapshots={len(self.snapshots.infos)} "
@@ -72,7 +73,7 @@ class Dashboard(w.VBox):  # type: ignore[misc]  # ipywidgets is untyped
 
     def stop(self) -> None:
         """Stop listening (the widgets stay on screen, frozen)."""
-        for part in ("events", "files", "snapshots", "gc", "feed"):
+        for part in ("plugins", "events", "files", "snapshots", "gc", "puller", "feed"):
             if hasattr(self, part):
                 getattr(self, part).stop()
 

@@ -122,11 +122,17 @@ class EventFeed:
     :meth:`start` finds out by publishing probe events (topic ``/pyctrd/probe/<token>``) until
     one comes back; probes are never passed to listeners. After that, nothing the daemon
     does is missed - which is what makes a notebook's "create, then look" cells repeatable.
+
+    Reconnect listeners (:meth:`add_reconnect_listener`) are called, on the feed's thread,
+    when the daemon answers again after the stream broke: it restarted, maybe with another
+    config - what a widget that reads more than events (the plugin list) must re-read.
     """
 
     def __init__(self, address: str, *filters: str, namespace: str = "default", retry: float = 0.5) -> None:
         self.address, self.filters, self.namespace, self.retry = address, filters, namespace, retry
         self._listeners: list[Callable[[Envelope], None]] = []
+        self._reconnect_listeners: list[Callable[[], None]] = []
+        self.reconnects = 0
         self._stop = threading.Event()
         self._lock = threading.Lock()
         self._client: Client | None = None
@@ -155,6 +161,15 @@ class EventFeed:
         with self._lock:
             if fn in self._listeners:
                 self._listeners.remove(fn)
+
+    def add_reconnect_listener(self, fn: Callable[[], None]) -> None:
+        with self._lock:
+            self._reconnect_listeners.append(fn)
+
+    def remove_reconnect_listener(self, fn: Callable[[], None]) -> None:
+        with self._lock:
+            if fn in self._reconnect_listeners:
+                self._reconnect_listeners.remove(fn)
 
     @property
     def subscribed(self) -> bool:
@@ -194,7 +209,19 @@ class EventFeed:
         if self._thread is not None and self._thread is not threading.current_thread():
             self._thread.join(timeout)
 
+    def _reconnected(self) -> None:
+        self.reconnects += 1
+        with self._lock:
+            listeners = list(self._reconnect_listeners)
+        for fn in listeners:
+            try:
+                fn()
+            except Exception as exc:
+                self.last_error = exc
+                log.exception("reconnect listener %r failed", fn)
+
     def _run(self) -> None:
+        lost = False  # the stream broke: tell reconnect listeners once the daemon answers again
         while not self._stop.is_set():
             client = Client(self.address, self.namespace, timeout=None)
             with self._lock:
@@ -205,6 +232,10 @@ class EventFeed:
             self._subscribed.clear()
             filters = (*self.filters, f'topic=="{PROBE_PREFIX}{self._token}"') if self.filters else ()
             try:
+                if lost:
+                    client.version()  # raises while the daemon is still away
+                    lost = False
+                    self._reconnected()
                 for env in client.events.subscribe(*filters):
                     if env.topic.startswith(PROBE_PREFIX):
                         if env.topic == PROBE_PREFIX + self._token:
@@ -222,6 +253,7 @@ class EventFeed:
             except (PyctrdError, ValueError) as exc:  # daemon gone; ValueError: channel closed under us
                 self.last_error = exc
             finally:
+                lost = True  # however the stream ended, the daemon may come back another one
                 with self._lock:
                     self._client = None
                 client.close()

@@ -1,4 +1,5 @@
-"""PullProgress: pull an image and watch each blob arrive - a bar per blob, then a timeline."""
+"""PullProgress: pull an image and watch each blob arrive - a bar per blob, then a timeline;
+with ``watch=True`` also every pull in the namespace, wherever it was started."""
 from __future__ import annotations
 
 import html
@@ -11,6 +12,7 @@ from ..client import Client
 from ..core.remotes import Progress
 from ..diagrams import PullTimeline
 from ..errdefs import FailedPrecondition, PyctrdError
+from .ingests import IngestWatch, ingests_html
 from .live import LiveWidget
 
 if TYPE_CHECKING:
@@ -26,9 +28,15 @@ class PullProgress(LiveWidget, w.VBox):  # type: ignore[misc]  # ipywidgets is u
     the kernel is free to draw them); :meth:`wait` returns its ``PullResult`` or raises its
     error. Every progress event goes into :attr:`timeline` as it happens; the view is
     redrawn at most ``1/interval`` times a second. ``pull_options`` go to ``client.pull``.
+
+    With ``watch=True`` (or after :meth:`watch`) it also polls the content store's active
+    ingests every ``poll`` seconds (:class:`~pyctrd.widgets.ingests.IngestWatch`), so a pull
+    started elsewhere - ``pyctr images pull`` in a terminal - shows as bars too, the way
+    ``ctr images pull`` draws its own. :meth:`stop` ends the polling.
     """
 
-    def __init__(self, client: Client, ref: str = "", *, interval: float = 0.2, **pull_options: Any) -> None:
+    def __init__(self, client: Client, ref: str = "", *, watch: bool = False, poll: float = 0.5,
+                 interval: float = 0.2, **pull_options: Any) -> None:
         self.client, self.options = client, pull_options
         self.timeline = PullTimeline(ref)
         self.result: PullResult | None = None
@@ -40,9 +48,27 @@ class PullProgress(LiveWidget, w.VBox):  # type: ignore[misc]  # ipywidgets is u
         self.bars = w.HTML()
         self.chart = w.HTML()
         self.status = w.HTML()
-        super().__init__([w.HBox([self.ref, self.button]), self.status, self.bars, self.chart])
+        self.active = w.HTML()
+        super().__init__([w.HBox([self.ref, self.button]), self.status, self.bars, self.chart, self.active])
         self._setup_live(interval, **_throttle_of(pull_options))
+        self.ingests = IngestWatch(client, poll=poll, on_change=self.request_redraw)
         self.redraw()
+        if watch:
+            self.watch()
+
+    @property
+    def watching(self) -> bool:
+        return self.ingests.running
+
+    def watch(self, poll: float | None = None) -> PullProgress:
+        """Show the namespace's active ingests (every pull's blobs), polled in the background."""
+        if poll is not None:
+            self.ingests.interval = poll
+        if not self.watching:
+            self.ingests.poll()  # the first answer drawn now: the caller's thread owns the widget
+            self.ingests.start()
+            self._redraw()
+        return self
 
     @property
     def running(self) -> bool:
@@ -115,13 +141,31 @@ class PullProgress(LiveWidget, w.VBox):  # type: ignore[misc]  # ipywidgets is u
         self.button.disabled = self.running
         self.bars.value = tl.html() if tl.blobs or tl.ref else ""
         self.chart.value = tl.svg() if tl.blobs and not self.running else ""
+        self.active.value = self._active_html() if self.watching or self.ingests.polls else ""
+
+    def _active_html(self) -> str:
+        ingests, finished, error = self.ingests.snapshot()
+        state = "watching" if self.watching else "stopped"
+        head = (f"<b>content store</b> <span style='color:#607d8b;font-size:11px'>{len(ingests)} active "
+                f"ingest{'s' if len(ingests) != 1 else ''} in namespace {html.escape(self.client.namespace)} · "
+                f"{state}, every {self.ingests.interval:g} s</span>")
+        err = f"<div style='color:#c62828;font-size:11px'>{html.escape(error)}</div>" if error else ""
+        return head + err + ingests_html(ingests, finished)
 
     def summary(self) -> str:
         state = "failed" if self.error else "done" if self.result else "pulling" if self.running else "ready"
-        return f"<PullProgress {state} {self.timeline.summary()[1:-1]}>"[:110]
+        active = f" ingests={len(self.ingests.ingests)}" if self.watching else ""
+        return f"<PullProgress {state}{active} {self.timeline.summary()[1:-1]}>"[:110]
 
     def stop(self) -> None:
-        """Nothing listens in the background (a running pull finishes by itself)."""
+        """Stop watching the content store (a running pull finishes by itself)."""
+        watch = getattr(self, "ingests", None)
+        if watch is not None:
+            watch.stop()
+
+    def close(self) -> None:
+        self.stop()
+        super().close()
 
 
 def _throttle_of(options: dict[str, Any]) -> dict[str, Any]:

@@ -1,4 +1,5 @@
-"""A real browser against a ``make lab``-style JupyterLab: open notebook 01, run it all, see the graph.
+"""A real browser against a ``make lab``-style JupyterLab: open notebook 01, run it all, see the graph,
+click a plugin in it and see its details.
 
 Headless Debian chromium driven by pip's playwright (never ``playwright install``). Skipped
 when chromium or playwright is missing. A screenshot lands in ``test-artifacts/``.
@@ -90,6 +91,12 @@ def test_notebook_01_runs_in_chromium_and_draws_the_plugin_graph(lab_url: str) -
             errors = page.locator(".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']")
             tracebacks = [t for t in errors.all_inner_texts() if "Traceback" in t or "Error" in t]
             assert len(tracebacks) <= 2, tracebacks  # only the two cells that fail on purpose
+            # a click on a node picks that plugin: the details pane follows (the kernel answers it)
+            details = page.locator(".widget-html-content", has_text=re.compile(r"config \[plugins\."))
+            sync_api.expect(details.first).not_to_contain_text("upperdir_label")
+            page.locator("g[id='plugin-io.containerd.snapshotter.v1.overlayfs']").first.click(timeout=30_000)
+            sync_api.expect(details.first).to_contain_text("upperdir_label = False", timeout=30_000)
+            sync_api.expect(details.first).to_contain_text("(effective)")
             page.screenshot(path=str(ARTIFACTS / "lab-01-plugins-and-config.png"))
             page.locator(".jp-OutputArea-output", has=page.locator("g[id^='plugin-']")).first.screenshot(
                 path=str(ARTIFACTS / "lab-01-plugin-graph.png"))

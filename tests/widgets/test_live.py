@@ -88,6 +88,8 @@ def test_feed_delivers_events_skips_probes_and_survives_a_restart(short_tmp) -> 
     feed = EventFeed(lab.address, retry=0.05)
     feed.add_listener(bad)
     feed.add_listener(listener)
+    back = threading.Event()
+    feed.add_reconnect_listener(back.set)
     try:
         assert feed.start().subscribed
         c = lab.client()
@@ -95,8 +97,11 @@ def test_feed_delivers_events_skips_probes_and_survives_a_restart(short_tmp) -> 
         with cond:
             assert cond.wait_for(lambda: [e.topic for e in got] == ["/namespaces/create"], 10)
         assert isinstance(feed.last_error, RuntimeError)
+        assert not back.is_set() and feed.reconnects == 0
         c.close()
         lab.restart()
+        assert back.wait(20), "no reconnect reported after the restart"
+        assert feed.reconnects == 1
         assert feed.wait_subscribed(20)
         with lab.client() as c2:
             c2.namespaces.create("two")

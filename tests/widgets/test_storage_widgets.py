@@ -2,13 +2,17 @@
 when an image is pulled, a container's snapshot is prepared, an image is removed, GC runs."""
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import threading
 from collections.abc import Callable
 
 import pytest
 
 from pyctrd.core import leases as current_lease
 from pyctrd.core.gc import Node
+from pyctrd.core.remotes import Progress
+from pyctrd.diagrams import human_size
 from pyctrd.errdefs import FailedPrecondition, NotFound
 from pyctrd.lab import Lab
 from pyctrd.widgets import Dashboard, GCView, LiveWidget, PullProgress, SnapshotChain, read_gc_graph
@@ -116,12 +120,12 @@ def test_dashboard_has_the_storage_tabs_on_its_one_feed(lab: Lab) -> None:
     try:
         titles = [d.children[1].get_title(i) for i in range(len(d.children[1].children))]
         assert titles == ["Plugins", "Files", "Snapshots", "Content & GC", "Pull", "Architecture"]
-        assert d.snapshots.feed is d.feed and d.gc.feed is d.feed
+        assert d.snapshots.feed is d.feed and d.gc.feed is d.feed and d.puller.watching
         text = d._repr_mimebundle_()["text/plain"]
         assert text.startswith("<Dashboard plugins=") and len(text) <= 110
     finally:
         d.close()
-    assert not d.feed.running
+    assert not d.feed.running and not d.puller.watching
 
 
 @pytest.mark.requires_root
@@ -142,3 +146,64 @@ def test_native_chain_is_bind_mounts_of_full_copies(lab: Lab) -> None:
     finally:
         chain.close()
         c.images.delete(ref, sync=True)
+
+
+@pytest.mark.requires_root
+def test_watching_shows_a_pull_started_elsewhere(lab: Lab, comms: list[RecordingComm]) -> None:
+    """The widget runs no pull here: it sees another connection's pull only through ListStatuses."""
+    ref = f"{lab.registry_with_samples()}/busybox:latest"
+    c = lab.client("w-watch")
+    pp = PullProgress(c, watch=True, poll=0.02, interval=0.05)
+    other = lab.client("w-watch")  # as pyctr in a terminal: its own connection, same namespace
+    held, release = threading.Event(), threading.Event()
+
+    def hold(p: Progress) -> None:  # keep the pull at its manifest's bytes until the widget saw them
+        if p.ref.startswith("manifest-") and p.status == "downloading" and p.offset > 0 and not held.is_set():
+            held.set()
+            release.wait(30)
+
+    outcome: list[object] = []
+
+    def pull() -> None:
+        try:
+            outcome.append(other.pull(ref, progress=hold))
+        except Exception as exc:
+            outcome.append(exc)
+
+    puller = threading.Thread(target=pull, daemon=True)
+    try:
+        assert pp.watching and "0 active ingests in namespace w-watch" in pp.active.value
+        puller.start()
+        assert held.wait(30), "the pull never reached its manifest"
+        # the manifest is fetched alone (its children are known only once it is read)
+        assert _until(pp, lambda: [s.offset > 0 for s in pp.ingests.ingests.values()] == [True])
+        [(manifest, st)] = pp.ingests.ingests.items()
+        assert manifest.startswith("manifest-sha256:") and 0 < st.offset <= st.total
+        size = f"{human_size(st.offset)} / {human_size(st.total)}"
+        assert _until(pp, lambda: "1 active ingest " in pp.active.value and size in pp.active.value)
+        assert manifest[:25] in pp.active.value
+        assert pp.summary().startswith("<PullProgress ready ingests=1")
+        assert any(manifest[:25] in v for v in _comm_of(pp.active, comms).updates("value")), "no bar reached the page"
+        assert pp.timeline.blobs == []  # not its own pull
+        release.set()
+        puller.join(60)
+        assert [type(o).__name__ for o in outcome] == ["PullResult"], outcome
+        assert _until(pp, lambda: not pp.ingests.ingests and "0 active ingests" in pp.active.value)
+        assert manifest in pp.ingests.finished and "finished (committed or aborted)" in pp.active.value
+
+        # an ingest written by hand, then aborted: it shows with its size, then goes
+        with c.content.writer("w-watch-by-hand", total=10) as wr:
+            wr.write(b"1234")
+            assert _until(pp, lambda: "4 B / 10 B" in pp.active.value)
+            assert pp.ingests.ingests["w-watch-by-hand"].offset == 4
+            c.content.abort("w-watch-by-hand")
+        assert _until(pp, lambda: "w-watch-by-hand" not in pp.ingests.ingests)
+        assert list(pp.ingests.finished)[-1] == "w-watch-by-hand"
+    finally:
+        release.set()
+        if puller.is_alive():
+            puller.join(60)
+        pp.close()
+        with contextlib.suppress(NotFound):
+            c.images.delete(ref, sync=True)
+    assert not pp.watching and not pp.ingests.running

@@ -2,11 +2,13 @@
 from __future__ import annotations
 
 import itertools
+from collections.abc import Callable
 
 import pytest
 
 from pyctrd.lab import Lab
-from pyctrd.widgets import Dashboard, DirTree, EventFeed, EventLog, PluginGraph
+from pyctrd.widgets import Dashboard, DirTree, EventFeed, EventLog, LiveWidget, PluginGraph
+from pyctrd.widgets.svg_view import SvgView
 
 from .conftest import RecordingComm
 
@@ -58,12 +60,13 @@ def test_dir_tree_rescans_and_marks_changes_on_events(lab: Lab, comms: list[Reco
 
 @pytest.mark.needs_dot
 def test_plugin_graph_draws_every_plugin_and_explains_the_picked_one(lab: Lab) -> None:
-    g = PluginGraph(lab.client())
+    g = PluginGraph(lab.client(), follow=False)
     assert ">overlayfs</text>" in g.svg.value and ">sqlite</text>" in g.svg.value and g.svg.value.startswith("<svg")
     g.select("devmapper")
     assert "devmapper not configured" in g.details.value and ">error<" in g.details.value
     g.select("io.containerd.snapshotter.v1.overlayfs")
     assert "upperdir_label = False" in g.details.value and "init #" in g.details.value
+    assert "(defaults):" in g.details.value and "config is not known here" in g.details.value
     assert 'stroke="#1565c0"' in g.svg.value  # the pick is highlighted
     live = lab.client().plugins()
     counts = {s: sum(p.status == s for p in live) for s in ("error", "ok", "skip")}
@@ -78,7 +81,7 @@ def test_plugin_graph_follows_a_restart_with_a_plugin_disabled(short_tmp) -> Non
     lab = Lab(short_tmp / "lab")
     lab.launch()
     try:
-        g = PluginGraph(lab.client())
+        g = PluginGraph(lab.client(), follow=False)
         n = len(lab.client().plugins())
         assert g.summary().startswith(f"<PluginGraph {n} plugins")
         lab.config_text = 'version = 2\ndisabled_plugins = ["io.containerd.snapshotter.v1.native"]\n'
@@ -108,3 +111,53 @@ def test_dashboard_shares_one_feed_and_stops_it(lab: Lab) -> None:
     finally:
         d.close()
     assert not d.feed.running
+
+
+def _until(widget: LiveWidget, ok: Callable[[], bool], timeout: float = 20) -> bool:
+    """Wait through redraws until ``ok()`` holds."""
+    while not ok():
+        if not widget.wait_for_redraw(widget.redraws, timeout):
+            return ok()
+    return True
+
+
+@pytest.mark.needs_dot
+def test_a_click_shows_the_plugins_effective_config_and_the_graph_follows_a_restart(
+        short_tmp, comms: list[RecordingComm]) -> None:  # type: ignore[no-untyped-def]
+    overlayfs, content = "io.containerd.snapshotter.v1.overlayfs", "io.containerd.content.v1.content"
+    lab = Lab(short_tmp / "lab", config_text=f'version = 2\n[plugins."{overlayfs}"]\nupperdir_label = true\n')
+    lab.launch()
+    g = PluginGraph.for_lab(lab, interval=0.05)
+    try:
+        # the drawing is the clickable view: every plugin is a node whose click names it
+        assert isinstance(g.svg, SvgView) and g.svg.id_prefix == "plugin-"
+        assert sorted(g.svg.node_names()) == sorted(p.uri for p in lab.client().plugins())
+        assert 'closest("g.node")' in g.svg._esm and 'model.set("selected", name)' in g.svg._esm
+
+        g.svg.selected = overlayfs  # what the view does on a click on overlayfs' node
+        assert g.picker.value == overlayfs and g.selected == overlayfs
+        assert "upperdir_label = True" in g.details.value and "(effective):" in g.details.value
+        assert "the daemon&#x27;s config file" in g.details.value
+        g.svg.selected = content
+        root = next(p for p in lab.client().plugins() if p.uri == content).exports["root"]
+        assert "exports:" in g.details.value and f"root = {root}" in g.details.value
+        g.svg.selected = "io.containerd.snapshotter.v1.devmapper"
+        assert ">error<" in g.details.value and "devmapper not configured" in g.details.value
+        g.svg.selected = "not-a-plugin"  # a click the list cannot follow is undone
+        assert g.svg.selected == g.picker.value == "io.containerd.snapshotter.v1.devmapper"
+        g.select("sqlite")  # and the list drives the drawing (the keyboard's way)
+        assert g.svg.selected == "io.containerd.metadata.v1.sqlite"
+        assert "io.containerd.metadata.v1.sqlite" in _comm_of(g.svg, comms).updates("selected")
+
+        # a restart with another config: nobody calls refresh, the graph notices by itself
+        n = len(g.plugins)
+        lab.restart(config_text='version = 2\ndisabled_plugins = ["io.containerd.snapshotter.v1.native"]\n')
+        assert _until(g, lambda: g.summary().endswith("disabled=1>")), g.summary()
+        assert f"{n - 1} plugins" in g.summary() and g.feed is not None and g.feed.reconnects == 1
+        assert "native (snapshotter, disabled)" in [label for label, _ in g.picker.options]
+        g.svg.selected = overlayfs
+        assert "upperdir_label = False" in g.details.value and "(effective):" in g.details.value
+    finally:
+        g.close()
+        lab.destroy()
+    assert g.feed is not None and not g.feed.running
