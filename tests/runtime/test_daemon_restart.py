@@ -5,9 +5,17 @@ import os
 import signal
 from pathlib import Path
 
-from .conftest import GO_SHIM, Env, EventLog, needs_go_shim, shim_pids, wait_exit
+import pytest
 
-pytestmark = needs_go_shim
+from .conftest import BOTH_RUNTIMES, Env, EventLog, needs_runc, shim_pids, wait_exit
+
+pytestmark = needs_runc
+
+
+@pytest.fixture(params=BOTH_RUNTIMES)
+def runtime(request: pytest.FixtureRequest) -> str:
+    """Every test here runs on both shims: Debian's Go shim and ours (pyctrd's default)."""
+    return request.param  # type: ignore[no-any-return]
 
 
 def test_three_tasks_survive_a_killed_daemon(rt: Env) -> None:
@@ -75,7 +83,7 @@ def test_a_shim_that_died_while_the_daemon_was_down_is_cleaned_up(rt: Env) -> No
     assert sorted(os.listdir(rt.state)) == ["alive", "made"]
     assert sorted(os.listdir(rt.work)) == ["alive", "made"]
     assert not os.path.exists(address), "the dead shim's socket was left"
-    if GO_SHIM:  # runc state of the dead container is gone too (the shim binary's `delete` ran)
+    if rt.go_shim:  # runc state of the dead container is gone too (the shim binary's `delete` ran)
         assert sorted(os.listdir(f"/run/containerd/runc/{rt.namespace}")) == ["alive", "made"]
     log = rt.daemon.log_text()
     assert "shim gone while the daemon was down" in log and "cleaning up dead shim" in log
