@@ -73,7 +73,7 @@ def _runtime_param(runtime: str, id: str) -> Any:
 
 #: ``@pytest.fixture(params=BOTH_RUNTIMES) def runtime(...)``: the module's tests run on each shim.
 BOTH_RUNTIMES = [_runtime_param(GO_RUNTIME, "go-shim"), _runtime_param(PY_RUNTIME, "py-shim")]
-#: For a test in such a module that starts no shim: one run is enough.
+#: For a test in such a module that starts no shim, or checks only the daemon: one run is enough.
 one_runtime = pytest.mark.parametrize("runtime", [RUNTIME])
 
 

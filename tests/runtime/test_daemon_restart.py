@@ -9,7 +9,7 @@ import pytest
 
 from tests.fixtures.registry import Registry
 
-from .conftest import BOTH_RUNTIMES, Env, EventLog, needs_runc, shim_pids, wait_exit, wait_for
+from .conftest import BOTH_RUNTIMES, Env, EventLog, needs_runc, one_runtime, shim_pids, wait_exit, wait_for
 
 pytestmark = needs_runc
 
@@ -96,6 +96,7 @@ def test_a_shim_that_died_while_the_daemon_was_down_is_cleaned_up(rt: Env) -> No
         rt.client.containers.delete(id)
 
 
+@one_runtime  # the shims see no difference between a SIGTERM and a SIGKILL of the daemon
 def test_graceful_stop_leaves_tasks_running(rt: Env) -> None:
     rt.container("c1", "sleep", "1000")
     pid = rt.client.tasks.create("c1").start()

@@ -127,6 +127,7 @@ def test_events_come_once_each_from_the_shim(rt: Env) -> None:
         log.close()
 
 
+@one_runtime  # the daemon's own checks
 def test_errors(rt: Env) -> None:
     with pytest.raises(errdefs.NotFound, match="container"):
         rt.client.tasks.create("nope")
