@@ -120,7 +120,11 @@ def _shim_of(rt: Env, id: str) -> int:
 def test_overlay_rootfs_tasks_after_a_killed_daemon(rt: Env, pushed: Registry) -> None:
     """Containers on overlayfs snapshots (a rootfs mounted in each bundle): after kill -9 of the
     daemon the live ones are reconnected and still work; the one whose shim died meanwhile leaves
-    no mount, bundle or work dir; a reconnected shim that dies later is cleaned up as well."""
+    no mount, bundle or work dir; a reconnected shim that dies later is cleaned up as well.
+
+    The boot-time cleanup publishes no ``/tasks/exit``: as containerd's ``cleanupAfterDeadShim``,
+    events go out only for a task the manager knew (and no client could subscribe before the
+    daemon serves); the exit of the shim that dies after the restart is checked instead."""
     ref = f"{pushed.host}/busybox:latest"
     rt.client.pull(ref, plain_http=True)
     ids = ("live", "dead", "later")
