@@ -120,6 +120,20 @@ def test_systemd_unit_has_what_containerd_s_has() -> None:
     assert "KillMode=process" in r.stdout and "Type=notify" in r.stdout
 
 
+def test_systemd_unit_from_a_relative_invocation_names_an_absolute_binary() -> None:
+    """`.venv/bin/pyctrd systemd-unit` once printed ExecStart=.venv/bin/pyctrd, which systemd refuses."""
+    script = Path(sys.executable).parent / "pyctrd"  # the console script beside this Python
+    if not script.exists():
+        pytest.skip(f"no console script at {script}")
+    cwd = script.parent.parent.parent  # e.g. the checkout holding .venv/
+    relative = os.path.relpath(script, cwd)
+    assert not os.path.isabs(relative) and "/" in relative
+    r = subprocess.run([relative, "systemd-unit"], cwd=cwd, capture_output=True, text=True, timeout=30, check=True)
+    [exec_start] = [line.removeprefix("ExecStart=") for line in r.stdout.splitlines() if line.startswith("ExecStart=")]
+    binary = exec_start.split()[0]
+    assert os.path.isabs(binary) and os.path.samefile(binary, script), exec_start
+
+
 def test_opt_and_runtime_plugins_settings(short_tmp: Path) -> None:
     opt = short_tmp / "opt"
     d = start_daemon(short_tmp, config_text=f'version = 2\n[plugins."io.containerd.internal.v1.opt"]\n'

@@ -31,7 +31,9 @@ def daemon_command(binary: str = "pyctrd") -> str:
     if not binary.endswith(".py"):  # run as `python -m ...`, argv[0] is a source file
         found = shutil.which(binary) or (binary if os.path.isabs(binary) else None)
         if found:
-            return found
+            # which() hands a path with a slash back as given: `.venv/bin/pyctrd` stays relative,
+            # and systemd refuses an ExecStart that is not absolute
+            return os.path.abspath(found)
     beside = os.path.join(os.path.dirname(sys.executable), "pyctrd")
     if os.path.exists(beside):
         return beside

@@ -1,6 +1,9 @@
-"""Real tasks through a real pyctrd and Debian's Go shim (``containerd-shim-runc-v2``).
+"""Real tasks through a real pyctrd and a real shim: Debian's Go shim (``containerd-shim-runc-v2``)
+or ours (``containerd-shim-pyrunc-v1``, pyctrd's default runtime).
 
-Each test gets an :class:`Env`: a daemon process of its own, a namespace of its own (the Go
+Each test gets an :class:`Env` running the ``runtime`` fixture's runtime (``$PYCTRD_TEST_RUNTIME``,
+else the Go shim); a module whose tests must hold for both shims overrides ``runtime`` with
+``params=BOTH_RUNTIMES`` (a variant whose shim is not installed is skipped). An Env is a daemon process of its own, a namespace of its own (the Go
 shim keeps runc state under ``/run/containerd/runc/<ns>`` whatever the daemon's state dir),
 a busybox root filesystem and a FIFO directory under the test's temp dir. Afterwards the
 fixture deletes what the test left, stops the daemon and *checks* that nothing remains:
@@ -36,19 +39,42 @@ from pyctrd.plugins.runtime.v2.binary import resolve_runtime
 from tests.fixtures.daemon import DaemonProcess, start_daemon
 from tests.runc.conftest import make_rootfs
 
-#: The runtime the tests run (``$PYCTRD_TEST_RUNTIME``): Debian's Go shim by default.
-RUNTIME = os.environ.get("PYCTRD_TEST_RUNTIME", "io.containerd.runc.v2")
-GO_SHIM = RUNTIME == "io.containerd.runc.v2"
-try:
-    SHIM: str | None = resolve_runtime(RUNTIME)  # $PATH, then beside this Python (a venv's bin)
-except errdefs.PyctrdError:
-    SHIM = None
+GO_RUNTIME = "io.containerd.runc.v2"  # Debian's containerd-shim-runc-v2
+PY_RUNTIME = "io.containerd.pyrunc.v1"  # ours, pyctrd's default
+
+
+def shim_of(runtime: str) -> str | None:
+    """The shim binary of ``runtime`` ($PATH, then beside this Python: a venv's bin), or None."""
+    try:
+        return resolve_runtime(runtime)
+    except errdefs.PyctrdError:
+        return None
+
+
+#: The runtime of modules that run one (``$PYCTRD_TEST_RUNTIME``): Debian's Go shim by default.
+RUNTIME = os.environ.get("PYCTRD_TEST_RUNTIME", GO_RUNTIME)
+GO_SHIM = RUNTIME == GO_RUNTIME
+SHIM = shim_of(RUNTIME)
 TASK_DIR = "io.containerd.runtime.v2.task"
+RUNC_AND_BUSYBOX = shutil.which("runc") is not None and os.path.exists("/usr/bin/busybox")
 
 go_shim_installed = pytest.mark.skipif(
-    SHIM is None or shutil.which("runc") is None or not os.path.exists("/usr/bin/busybox"),
-    reason=f"needs the shim of {RUNTIME}, runc and busybox-static")
+    SHIM is None or not RUNC_AND_BUSYBOX, reason=f"needs the shim of {RUNTIME}, runc and busybox-static")
 needs_go_shim = [pytest.mark.requires_root, go_shim_installed]
+#: For modules over BOTH_RUNTIMES: each variant skips itself when its shim is missing.
+needs_runc = [pytest.mark.requires_root,
+              pytest.mark.skipif(not RUNC_AND_BUSYBOX, reason="needs runc and busybox-static")]
+
+
+def _runtime_param(runtime: str, id: str) -> Any:
+    return pytest.param(runtime, id=id, marks=pytest.mark.skipif(
+        shim_of(runtime) is None, reason=f"the shim of {runtime} is not installed"))
+
+
+#: ``@pytest.fixture(params=BOTH_RUNTIMES) def runtime(...)``: the module's tests run on each shim.
+BOTH_RUNTIMES = [_runtime_param(GO_RUNTIME, "go-shim"), _runtime_param(PY_RUNTIME, "py-shim")]
+#: For a test in such a module that starts no shim, or checks only the daemon: one run is enough.
+one_runtime = pytest.mark.parametrize("runtime", [RUNTIME])
 
 
 def shim_pids(namespace: str) -> list[int]:
@@ -164,6 +190,16 @@ class Env:
     client: Client
     config_text: str | None = None
     extra_namespaces: list[str] = field(default_factory=list)
+    runtime: str = RUNTIME
+
+    @property
+    def go_shim(self) -> bool:
+        """Debian's Go shim (it writes more into the bundle and details execs in ``ps``)."""
+        return self.runtime == GO_RUNTIME
+
+    @property
+    def shim(self) -> str | None:
+        return shim_of(self.runtime)
 
     @property
     def state(self) -> Path:
@@ -182,7 +218,7 @@ class Env:
 
     def container(self, id: str, *args: str, tty: bool = False, labels: dict[str, str] | None = None,
                   opts: tuple[oci.SpecOpt, ...] = ()) -> Container:
-        return self.client.containers.create(id, spec=self.spec(id, *args, tty=tty, opts=opts), runtime=RUNTIME,
+        return self.client.containers.create(id, spec=self.spec(id, *args, tty=tty, opts=opts), runtime=self.runtime,
                                              labels=labels)
 
     def capture(self, stdin: bytes | None = None, *, terminal: bool = False) -> cio.Creator:
@@ -206,7 +242,7 @@ class Env:
 
     def pyctr(self, *args: str, check: bool = True, input: str | None = None, timeout: float = 60
               ) -> subprocess.CompletedProcess[str]:
-        env = dict(os.environ, PYCTRD_RUNTIME=RUNTIME)
+        env = dict(os.environ, PYCTRD_RUNTIME=self.runtime)
         r = subprocess.run([*pyctr_argv(self), *args], capture_output=True, text=True, timeout=timeout,
                            input=input, env=env, check=False)
         if check and r.returncode != 0:
@@ -287,10 +323,16 @@ def rt_config() -> str | None:
 
 
 @pytest.fixture
-def rt(short_tmp: Path, busybox_rootfs: Path, rt_config: str | None) -> Iterator[Env]:
+def runtime() -> str:
+    """The runtime ``rt``'s containers run with (a module overrides it, e.g. over BOTH_RUNTIMES)."""
+    return RUNTIME
+
+
+@pytest.fixture
+def rt(short_tmp: Path, busybox_rootfs: Path, rt_config: str | None, runtime: str) -> Iterator[Env]:
     ns = f"pyctrd-rt{secrets.token_hex(3)}"
     daemon = start_daemon(short_tmp, config_text=rt_config)
-    env = Env(daemon, ns, busybox_rootfs, short_tmp / "fifo", daemon.client(ns), rt_config)
+    env = Env(daemon, ns, busybox_rootfs, short_tmp / "fifo", daemon.client(ns), rt_config, runtime=runtime)
     problems: list[str] = []
     try:
         yield env

@@ -1,4 +1,4 @@
-"""``pyctr run``, ``pyctr containers`` and ``pyctr tasks`` against pyctrd with the Go shim."""
+"""``pyctr run``, ``pyctr containers`` and ``pyctr tasks`` against pyctrd, with each shim."""
 from __future__ import annotations
 
 import fcntl
@@ -13,11 +13,19 @@ import subprocess
 import termios
 import time
 
+import pytest
+
 from pyctrd.client import cio
 
-from .conftest import GO_SHIM, RUNTIME, Env, needs_go_shim, pyctr_argv, wait_for
+from .conftest import BOTH_RUNTIMES, Env, needs_runc, one_runtime, pyctr_argv, wait_for
 
-pytestmark = needs_go_shim
+pytestmark = needs_runc
+
+
+@pytest.fixture(params=BOTH_RUNTIMES)
+def runtime(request: pytest.FixtureRequest) -> str:
+    """Every test here runs on both shims: Debian's Go shim and ours (pyctrd's default)."""
+    return request.param  # type: ignore[no-any-return]
 
 
 def test_run_attached_output_stdin_and_exit_code(rt: Env) -> None:
@@ -34,6 +42,7 @@ def test_run_attached_output_stdin_and_exit_code(rt: Env) -> None:
     rt.pyctr("containers", "rm", "kept")
 
 
+@one_runtime  # no shim starts
 def test_run_usage_errors(rt: Env) -> None:
     r = rt.pyctr("run", "--rootfs", str(rt.rootfs), "busybox", "x1", "true", check=False)
     assert r.returncode == 2 and "give - for IMAGE" in r.stderr
@@ -49,7 +58,7 @@ def test_detached_and_the_tasks_commands(rt: Env) -> None:
              "d1", "sleep", "1000")
     pid = rt.client.tasks.get("d1").pid
     assert [line.split() for line in rt.pyctr("containers", "ls").stdout.splitlines()] == [
-        ["CONTAINER", "IMAGE", "RUNTIME"], ["d1", "-", RUNTIME]]
+        ["CONTAINER", "IMAGE", "RUNTIME"], ["d1", "-", rt.runtime]]
     if shutil.which("ctr"):
         assert rt.pyctr("tasks", "ls").stdout == rt.ctr("tasks", "ls").stdout  # byte for byte
     assert [line.split() for line in rt.pyctr("tasks", "ls").stdout.splitlines()] == [
@@ -60,7 +69,7 @@ def test_detached_and_the_tasks_commands(rt: Env) -> None:
     rt.pyctr("tasks", "exec", "-d", "--exec-id", "e2", "d1", "sleep", "100")
     ps = rt.pyctr("tasks", "ps", "d1").stdout.splitlines()
     assert ps[0].split() == ["PID", "INFO"] and ps[1].split() == [str(pid), "-"]
-    if GO_SHIM:
+    if rt.go_shim:
         assert ps[2].endswith("&ProcessDetails{ExecID:e2,XXX_unrecognized:[],}")
     metrics = rt.pyctr("tasks", "metrics", "d1").stdout.splitlines()
     assert metrics[3].split() == ["METRIC", "VALUE"] and metrics[5].split() == ["memory.limit_in_bytes", str(32 << 20)]
@@ -91,7 +100,7 @@ def test_ctrl_c_is_forwarded(rt: Env) -> None:
     script = 'trap "echo got INT; exit 7" INT; echo ready; while true; do sleep 0.1; done'
     p = subprocess.Popen([*pyctr_argv(rt), "run", f"--fifo-dir={rt.fifo_dir}", "--rm", "--rootfs", str(rt.rootfs),
                           "-", "s1", "sh", "-c", script], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                         stderr=subprocess.PIPE, env=dict(os.environ, PYCTRD_RUNTIME=RUNTIME))
+                         stderr=subprocess.PIPE, env=dict(os.environ, PYCTRD_RUNTIME=rt.runtime))
     try:
         assert p.stdout is not None and p.stdout.readline() == b"ready\n"
         p.send_signal(signal.SIGINT)
@@ -117,7 +126,7 @@ def _read_until(fd: int, marker: bytes, timeout: float = 15) -> bytes:
 def test_run_with_a_terminal(rt: Env) -> None:
     pid, fd = pty.fork()
     if pid == 0:  # pragma: no cover - the child
-        os.environ["PYCTRD_RUNTIME"] = RUNTIME
+        os.environ["PYCTRD_RUNTIME"] = rt.runtime
         argv = [*pyctr_argv(rt), "run", "-t", f"--fifo-dir={rt.fifo_dir}", "--rm", "--rootfs", str(rt.rootfs), "-",
                 "tty1", "sh"]
         os.execv(argv[0], argv)

@@ -97,3 +97,39 @@ def test_pyctr_runs_an_image_on_the_real_containerd(containerd: PrivateContainer
                 ref, "r1", "sh", "-c", "cat /etc/hello")
     assert out == "hello from layer2\n"
     assert pyctr(containerd.address, "-n", "pyctr-run", "containers", "ls", "-q") == ""
+
+
+def _snapshot_chain(client: Client) -> list[tuple[str, str, str]]:
+    return sorted((i.name, i.parent, str(i.kind)) for i in client.snapshotter("overlayfs").walk())
+
+
+def test_each_client_into_its_own_daemon_gives_the_same_snapshots(
+        containerd: PrivateContainerd, pyctrd: DaemonProcess, pushed: Registry, samples: dict[str, SampleImage],
+        short_tmp: Path) -> None:
+    """The reference case beside the crossed ones: the real ctr into the real containerd, pyctr
+    into pyctrd. Same chain IDs, same labels on the config, same file trees."""
+    layered = samples["layered"]
+    chain = chain_ids(layered.diff_ids)
+    containerd.ctr("images", "pull", "--plain-http", pushed.ref("layered"))
+    out = pyctr(pyctrd.address, "images", "pull", "--plain-http", pushed.ref("layered"))
+    assert f"unpacking linux/amd64 {layered.manifest.digest}..." in out
+
+    real, ours = Client(containerd.address), pyctrd.client()
+    try:
+        expected = [(chain[0], "", "Committed"), (chain[1], chain[0], "Committed"), (chain[2], chain[1], "Committed")]
+        assert {"containerd": _snapshot_chain(real), "pyctrd": _snapshot_chain(ours)} == {
+            "containerd": expected, "pyctrd": expected}
+        for c in (real, ours):
+            labels = {i.digest: i.labels for i in c.content.walk()}
+            assert labels[layered.config.digest]["containerd.io/gc.ref.snapshot.overlayfs"] == chain[-1]
+            assert labels[layered.layers[2].digest]["containerd.io/uncompressed"] == layered.diff_ids[2]
+            assert c.images.check(pushed.ref("layered")).complete
+        work = short_tmp / "work"
+        work.mkdir()
+        theirs_tree, our_tree = top_tree(real, chain[-1], work), top_tree(ours, chain[-1], work)
+        assert theirs_tree == our_tree
+        assert "etc/goodbye" not in our_tree and "opt/data/stale" not in our_tree  # whiteouts applied by both
+        assert our_tree["etc/hello"].startswith("file 644 0:0")
+    finally:
+        real.close()
+    assert pyctr(pyctrd.address, "snapshots", "tree") == containerd.ctr("snapshots", "tree").stdout
