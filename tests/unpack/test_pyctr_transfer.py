@@ -116,16 +116,28 @@ def test_progress_display_draws_ctrs_table() -> None:
     assert json.dumps(bar(0.25, 10, color=True)) == json.dumps("|\x1b[32m++\x1b[0m------|")
 
 
+CRI_REGISTRY = 'plugins."io.containerd.grpc.v1.cri".registry'
+
+
 @pytest.mark.requires_root
-@pytest.mark.parametrize("section", ['plugins."io.containerd.grpc.v1.cri".registry', f'plugins."{REGISTRY}"'],
-                         ids=["containerd-1.x-cri", "pyctrd"])
-def test_pull_through_a_mirror_from_the_daemon_config(short_tmp: Path, pushed: Registry, section: str,
+@pytest.mark.parametrize("section, key", [(CRI_REGISTRY, "mirrors"), (f'plugins."{REGISTRY}"', "mirrors"),
+                                          (CRI_REGISTRY, "config_path")],
+                         ids=["containerd-1.x-cri", "pyctrd", "containerd-1.x-cri-config_path"])
+def test_pull_through_a_mirror_from_the_daemon_config(short_tmp: Path, pushed: Registry, section: str, key: str,
                                                       samples: dict[str, SampleImage]) -> None:
     """A registry that does not exist, mirrored by the real one: only the mirror can serve the pull."""
-    d = start_daemon(short_tmp, config_text=f'version = 2\n[{section}.mirrors."myreg.example"]\n'
-                                            f'  endpoint = ["http://{pushed.host}"]\n')
+    if key == "mirrors":
+        config = f'version = 2\n[{section}.mirrors."myreg.example"]\n  endpoint = ["http://{pushed.host}"]\n'
+    else:
+        hosts = short_tmp / "certs.d" / "myreg.example"
+        hosts.mkdir(parents=True)
+        (hosts / "hosts.toml").write_text(f'[host."http://{pushed.host}"]\n  capabilities = ["pull", "resolve"]\n')
+        config = f'version = 2\n[{section}]\n  config_path = "{short_tmp / "certs.d"}"\n'
+    d = start_daemon(short_tmp, config_text=config)
     try:
         assert "unknown plugin" not in d.log_text()
+        if section == CRI_REGISTRY:
+            assert f"pyctrd has no CRI plugin: registry.{key} configure {REGISTRY}" in d.log_text()
         out = d.pyctr("images", "pull", "myreg.example/busybox:latest").stdout
         busybox = samples["busybox"]
         assert f"layer-{busybox.layers[0].digest}: served by {pushed.host}" in out
