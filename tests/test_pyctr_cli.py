@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.fixtures.blobs import write_image
+from tests.fixtures.blobs import write_blob, write_image
 from tests.fixtures.daemon import DaemonProcess
 
 pytestmark = pytest.mark.needs_ctr
@@ -243,13 +243,11 @@ def test_leases_create_ls_rm(pyctrd: DaemonProcess) -> None:
 
 
 def ingest(d: DaemonProcess, data: bytes) -> str:
-    """A blob kept by a gc.root label (the GC that a delete schedules must not take it)."""
-    import hashlib
-
-    digest = "sha256:" + hashlib.sha256(data).hexdigest()
-    d.ctr("content", "ingest", f"ref-{digest[7:19]}", input=data.decode())
-    d.ctr("content", "label", digest, "containerd.io/gc.root=test")
-    return digest
+    """A blob committed with a gc.root label: the collection a delete schedules must not take it
+    (``ctr content ingest`` then ``label`` would race it: ingest's own lease going schedules one)."""
+    c = d.client()
+    with c.leases.lease():
+        return write_blob(c.content, data, {"containerd.io/gc.root": "test"})
 
 
 def test_content_rm(pyctrd: DaemonProcess) -> None:
