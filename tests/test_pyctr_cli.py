@@ -213,7 +213,8 @@ def test_leases_create_ls_rm(pyctrd: DaemonProcess) -> None:
     assert pyctr(pyctrd, "leases", "create", "--id", "forever", "--expires", "0").stdout == "forever\n"
     generated = pyctr(pyctrd, "leases", "create").stdout.strip()
     theirs = pyctrd.ctr("leases", "create").stdout.strip()
-    assert re.fullmatch(r"\d+-[A-Za-z0-9]{4}", generated) and re.fullmatch(r"\d+-[A-Za-z0-9]{4}", theirs)
+    # containerd's WithRandomID: "<nanoseconds>-<3 random bytes, URL-safe base64>"
+    assert re.fullmatch(r"\d+-[A-Za-z0-9_-]{4}", generated) and re.fullmatch(r"\d+-[A-Za-z0-9_-]{4}", theirs)
     ls = pyctr(pyctrd, "leases", "ls").stdout
     assert ls == pyctrd.ctr("leases", "ls").stdout
     rows = {line.split()[0]: line.split() for line in ls.splitlines()[1:]}
