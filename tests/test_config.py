@@ -124,3 +124,73 @@ def test_bad_duration_in_plugin_config(tmp_path: Path) -> None:
     loaded = loads('version = 2\n[plugins."t.x"]\ninterval = "soon"\n', file="f.toml")
     with pytest.raises(ConfigError, match=r"f.toml:3: plugins.t.x.interval: invalid duration"):
         decode(C, loaded.config.plugins["t.x"], path=["plugins", "t.x"], loaded=loaded)
+
+
+CRI_CONFIG = '''version = 2
+root = "/var/lib/containerd"
+
+[plugins."io.containerd.grpc.v1.cri"]
+  sandbox_image = "registry.k8s.io/pause:3.6"
+  [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc]
+    runtime_type = "io.containerd.runc.v2"
+  [plugins."io.containerd.grpc.v1.cri".registry]
+    config_path = "/etc/containerd/certs.d"
+  [plugins."io.containerd.grpc.v1.cri".registry.mirrors."docker.io"]
+    endpoint = ["https://mirror.example", "http://10.0.0.1:5000"]
+  [plugins."io.containerd.grpc.v1.cri".registry.mirrors."myreg.example"]
+    endpoint = ["https://cri.example"]
+  [plugins."io.containerd.grpc.v1.cri".registry.configs."mirror.example".tls]
+    insecure_skip_verify = true
+'''
+
+
+def test_containerd_1x_cri_registry_section_feeds_the_registry_plugin() -> None:
+    from pyctrd.plugins.remotes.registry.config import exports, host_options
+
+    uri = "io.containerd.internal.v1.registry"
+    loaded = loads(CRI_CONFIG, file="c.toml")
+    cfg = plugin_configs(loaded, REGISTRY)[uri]
+    assert cfg.config_path == "/etc/containerd/certs.d"
+    opts = host_options(exports(cfg))
+    assert opts.mirrors == {"docker.io": ["https://mirror.example", "http://10.0.0.1:5000"],
+                            "myreg.example": ["https://cri.example"]}
+    assert loaded.unknown == [], "a known foreign section: no 'unknown plugin' warning"
+    assert loaded.notes == ["c.toml:4: plugins.io.containerd.grpc.v1.cri: pyctrd has no CRI plugin: "
+                            "registry.config_path and registry.mirrors configure io.containerd.internal.v1.registry;"
+                            " ignored: containerd, sandbox_image, registry.configs"]
+    # pyctrd's own section wins: per key, and for mirrors per registry name
+    own = loads(CRI_CONFIG + f'[plugins."{uri}"]\n  config_path = "/etc/pyctrd/certs.d"\n'
+                f'[plugins."{uri}".mirrors."myreg.example"]\n  endpoint = ["http://127.0.0.1:5000"]\n')
+    cfg = plugin_configs(own, REGISTRY)[uri]
+    assert cfg.config_path == "/etc/pyctrd/certs.d"
+    assert host_options(exports(cfg)).mirrors == {"docker.io": ["https://mirror.example", "http://10.0.0.1:5000"],
+                                                  "myreg.example": ["http://127.0.0.1:5000"]}
+    # a CRI section without registry settings is still known, and said to be unused
+    bare = loads('version = 2\n[plugins."io.containerd.grpc.v1.cri"]\nsandbox_image = "p"\n', file="b.toml")
+    assert plugin_configs(bare, REGISTRY)[uri].mirrors == {} and bare.unknown == []
+    assert bare.notes[0].endswith("pyctrd has no CRI plugin: nothing in it is read; ignored: sandbox_image")
+
+
+@pytest.mark.parametrize("text, key, line", [
+    ('[plugins."io.containerd.grpc.v1.cri".registry]\nconfig_path = 3\n',
+     "plugins.io.containerd.grpc.v1.cri.registry.config_path", 3),
+    ('[plugins."io.containerd.grpc.v1.cri"]\nregistry = "docker.io"\n',
+     "plugins.io.containerd.grpc.v1.cri.registry", 3),
+    ('[plugins]\n"io.containerd.grpc.v1.cri" = 1\n', "plugins.io.containerd.grpc.v1.cri", 3),
+])
+def test_bad_cri_registry_section_names_its_key(text: str, key: str, line: int) -> None:
+    with pytest.raises(ConfigError) as ei:
+        plugin_configs(loads("version = 2\n" + text, file="c.toml"), REGISTRY)
+    assert (ei.value.key, ei.value.line) == (key, line)
+
+
+def test_config_dump_shows_cri_mirrors_in_the_registry_section(tmp_path: Path) -> None:
+    cfg = tmp_path / "containerd.toml"
+    cfg.write_text(CRI_CONFIG)
+    r = pyctrd_cli("--config", str(cfg), "config", "dump")
+    assert r.returncode == 0, r.stderr
+    dumped = tomllib.loads(r.stdout)["plugins"]
+    assert "io.containerd.grpc.v1.cri" not in dumped
+    registry = dumped["io.containerd.internal.v1.registry"]
+    assert registry["mirrors"]["myreg.example"] == {"endpoint": ["https://cri.example"]}
+    assert "unknown plugin" not in r.stderr and "note: " in r.stderr and "pyctrd has no CRI plugin" in r.stderr

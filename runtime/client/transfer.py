@@ -19,7 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from ..core.images import Image
+from ..core.images import Image, image_platforms
 from ..core.images import platforms as plat
 from ..core.ocispec import Platform
 from ..core.remotes import Progress
@@ -117,9 +117,10 @@ def pull(client: Client, ref: str, *, platform: str | Platform | None = None, al
          user: str | None = None) -> PullResult:
     """Fetch ``ref``, record the image and unpack it for ``platform`` (default: this host).
 
-    With ``all_platforms`` every manifest is fetched but, as ``ctr images pull`` does, only
-    ``platform`` (or the host's) is unpacked. ``on_unpack(platform, image)`` is called before
-    each unpack (pyctr prints ``unpacking linux/amd64 sha256:…``).
+    With ``all_platforms`` every manifest is fetched and, as ``ctr images pull --all-platforms``
+    does, every platform the image names is unpacked (containerd's ``images.Platforms`` order;
+    ``unknown`` entries - attestations - skipped). ``on_unpack(platform, image)`` is called
+    before each unpack (pyctr prints ``unpacking linux/amd64 sha256:…``).
 
     Raises:
         NotFound, FailedPrecondition, InvalidArgument, Unavailable: from the registry or a bad
@@ -134,14 +135,19 @@ def pull(client: Client, ref: str, *, platform: str | Platform | None = None, al
         result = PullResult(image, fetched, fetch_seconds=time.perf_counter() - t0)
         if unpack_layers:
             t1 = time.perf_counter()
-            want = plat.parse(platform) if isinstance(platform, str) else platform
-            want = want or plat.default_platform()
+            if all_platforms:
+                wants = [p for p in image_platforms(client.content, image.target)
+                         if "unknown" not in (p.os, p.architecture)]
+            else:
+                want = plat.parse(platform) if isinstance(platform, str) else platform
+                wants = [want or plat.default_platform()]
             sn = client.snapshotter(snapshotter)
-            if on_unpack:
-                on_unpack(want, image)
-            done = unpack(client.content, sn, client.diff, image.target, snapshotter_name=snapshotter,
-                          platform=plat.only(want))
-            result.unpacked.append((want, done))
+            for want in wants:
+                if on_unpack:
+                    on_unpack(want, image)
+                done = unpack(client.content, sn, client.diff, image.target, snapshotter_name=snapshotter,
+                              platform=plat.only(want))
+                result.unpacked.append((want, done))
             result.unpack_seconds = time.perf_counter() - t1
     return result
 

@@ -112,6 +112,8 @@ def print_config(loaded: Loaded, what: str) -> None:
         sections = {uri: c for uri, c in merged.items() if c is not None}
         for line in loaded.unknown:
             print(f"warning: {line}", file=sys.stderr)
+        for line in loaded.notes:
+            print(f"note: {line}", file=sys.stderr)
         loaded.config.plugins = {}
     sys.stdout.write(to_toml(loaded.config, sections))
 
@@ -182,6 +184,7 @@ def main(argv: list[str] | None = None) -> int:
 
         plugin_configs(loaded, REGISTRY)  # wrong types in plugin sections: fail before starting
         loaded.unknown.clear()
+        loaded.notes.clear()
     except ConfigError as exc:
         print(f"pyctrd: {exc}", file=sys.stderr)
         return 2

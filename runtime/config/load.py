@@ -43,6 +43,7 @@ class Loaded:
 
     config: Config
     unknown: list[str] = field(default_factory=list)  # "file:line: key" strings
+    notes: list[str] = field(default_factory=list)  # informative: e.g. what a foreign section gives
     text: str = ""
     file: str = ""
 
@@ -201,6 +202,7 @@ def load(path: str | Path) -> Loaded:
         sub = Loaded(loaded.config, text=itext, file=str(ip))
         loaded.config = decode(Config, idata, path=[], loaded=sub, base=loaded.config)
         loaded.unknown.extend(sub.unknown)
+        loaded.notes.extend(sub.notes)
     return loaded
 
 

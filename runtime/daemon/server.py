@@ -147,6 +147,8 @@ class Daemon:
         configs = plugin_configs(self.loaded, self.registry)
         for line in self.loaded.unknown:
             log.warning("config: %s", line)
+        for line in self.loaded.notes:
+            log.info("config: %s", line)
         missing = set(cfg.required_plugins) - {r.uri for r in graph}
         if missing:
             raise FailedPrecondition(f"required plugins not included: {', '.join(sorted(missing))}")

@@ -4,7 +4,8 @@
 each descriptor through ``store.writer()`` under containerd's ingest ref (``index-``,
 ``manifest-``, ``config-``, ``layer-<digest>``), parses manifests and indexes to find their
 children (only the platform asked for), labels every parent with the GC edges to its children
-(``containerd.io/gc.ref.content.m.<n>``, ``.config``, ``.l.<n>``) and every blob with where it
+(``containerd.io/gc.ref.content.m.<n>`` - for every manifest of an index, as containerd's,
+fetched or not -, ``.config``, ``.l.<n>``) and every blob with where it
 came from (``containerd.io/distribution.source.<host>=<repo>``). Blobs already in the store are
 reported as ``exists`` and not downloaded again; an ingest left by an interrupted pull resumes.
 
@@ -239,14 +240,18 @@ def fetch_image(resolver: Resolver, ref: str, store: FetchStore, *,
             m = parse_manifest(read_blob(store, desc), desc.media_type)
             kids = [m.config, *m.layers]
         elif is_index_type(desc.media_type):
-            kids = [d for d in parse_index(read_blob(store, desc), desc.media_type).manifests
-                    if d.platform is None or matcher.match(d.platform)]
+            kids = list(parse_index(read_blob(store, desc), desc.media_type).manifests)
+        # every child is labelled, fetched or not: containerd sets the labels before it filters
+        # by platform, so an index pulled for amd64 still names its arm64 manifest (m.1); GC
+        # follows a reference to absent content harmlessly
         if kids and child_labels is not None:
             _label(store, desc.digest, children_labels(kids, child_labels))
-        if is_index_type(desc.media_type) and not all_platforms:
-            kids = select_manifests(kids, matcher, 1)
-            if not kids:
-                raise NotFound(f"no match for platform in manifest {desc.digest}")
+        if is_index_type(desc.media_type):
+            kids = [d for d in kids if d.platform is None or matcher.match(d.platform)]
+            if not all_platforms:
+                kids = select_manifests(kids, matcher, 1)
+                if not kids:
+                    raise NotFound(f"no match for platform in manifest {desc.digest}")
         if source:
             key, repo = source
             value = append_distribution_source(store.info(desc.digest).labels.get(key, ""), repo)

@@ -78,3 +78,12 @@ def test_real_ctr_runs_an_image_through_pyctrd(rt: Env, pushed: Registry) -> Non
     out = rt.ctr("run", "--rm", ref, "t1", "sh", "-c", "cat /etc/hello; ls /opt/data").stdout
     assert out == "hello from layer2\na\nb\n"
     assert rt.ctr("containers", "ls", "-q").stdout == ""
+
+
+def test_pyctr_runs_a_docker_format_image(rt: Env, pushed_docker: Registry) -> None:
+    """A Docker v2 manifest list (docker config and rootfs.diff.tar.gzip layer) pulled, unpacked and run."""
+    ref = f"{pushed_docker.host}/busybox-docker-list:latest"
+    rt.pyctr("images", "pull", "--plain-http", ref)
+    r = rt.pyctr("run", "--rm", ref, "dock1", "sh", "-c", "echo $PATH; busybox | head -1 | cut -d' ' -f1")
+    assert r.stdout == "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin\nBusyBox\n"
+    assert rt.client.containers.list() == []

@@ -114,3 +114,36 @@ def test_progress_display_draws_ctrs_table() -> None:
     assert text.count("\x1b[1A\x1b[2K\r") == 2  # two lines drawn, two cleared
     assert f"|\x1b[32m\x1b[0m{'-' * 38}|" in text.split("\n")[0]  # ctr colours even an empty bar
     assert json.dumps(bar(0.25, 10, color=True)) == json.dumps("|\x1b[32m++\x1b[0m------|")
+
+
+CRI_REGISTRY = 'plugins."io.containerd.grpc.v1.cri".registry'
+
+
+@pytest.mark.requires_root
+@pytest.mark.parametrize("section, key", [(CRI_REGISTRY, "mirrors"), (f'plugins."{REGISTRY}"', "mirrors"),
+                                          (CRI_REGISTRY, "config_path")],
+                         ids=["containerd-1.x-cri", "pyctrd", "containerd-1.x-cri-config_path"])
+def test_pull_through_a_mirror_from_the_daemon_config(short_tmp: Path, pushed: Registry, section: str, key: str,
+                                                      samples: dict[str, SampleImage]) -> None:
+    """A registry that does not exist, mirrored by the real one: only the mirror can serve the pull."""
+    if key == "mirrors":
+        config = f'version = 2\n[{section}.mirrors."myreg.example"]\n  endpoint = ["http://{pushed.host}"]\n'
+    else:
+        hosts = short_tmp / "certs.d" / "myreg.example"
+        hosts.mkdir(parents=True)
+        (hosts / "hosts.toml").write_text(f'[host."http://{pushed.host}"]\n  capabilities = ["pull", "resolve"]\n')
+        config = f'version = 2\n[{section}]\n  config_path = "{short_tmp / "certs.d"}"\n'
+    d = start_daemon(short_tmp, config_text=config)
+    try:
+        assert "unknown plugin" not in d.log_text()
+        if section == CRI_REGISTRY:
+            assert f"pyctrd has no CRI plugin: registry.{key} configure {REGISTRY}" in d.log_text()
+        out = d.pyctr("images", "pull", "myreg.example/busybox:latest").stdout
+        busybox = samples["busybox"]
+        assert f"layer-{busybox.layers[0].digest}: served by {pushed.host}" in out
+        assert f"unpacking linux/amd64 {busybox.manifest.digest}..." in out
+        ls = d.ctr("images", "ls").stdout.splitlines()
+        assert ls[1].split()[:3] == ["myreg.example/busybox:latest", "application/vnd.oci.image.manifest.v1+json",
+                                     busybox.manifest.digest]
+    finally:
+        assert d.stop() == 0

@@ -59,7 +59,7 @@ def print_hosts(display: ProgressDisplay) -> None:
 
 @command.command("pull")
 @click.option("--platform", help="pull (and unpack) this platform, e.g. linux/arm64 (default: this host)")
-@click.option("--all-platforms", is_flag=True, help="fetch every platform (unpack only --platform/this host)")
+@click.option("--all-platforms", is_flag=True, help="fetch and unpack every platform")
 @click.option("--skip-unpack", is_flag=True, help="do not unpack the image into the snapshotter")
 @snapshotter_option()
 @registry_options

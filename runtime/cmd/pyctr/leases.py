@@ -5,6 +5,7 @@ from datetime import UTC, datetime
 
 import click
 
+from ... import errdefs
 from ...config import Duration
 from ...core.leases import expire_label
 from .app import AliasGroup, Context, pass_ctx
@@ -27,7 +28,10 @@ def command() -> None:
 @pass_ctx
 def ls(ctx: Context, quiet: bool, filters: tuple[str, ...]) -> None:
     """List leases (FILTERS: id==…, labels.KEY==…)."""
-    found = ctx.client.leases.list(*filters)
+    try:
+        found = ctx.client.leases.list(*filters)
+    except errdefs.PyctrdError as exc:  # ctr's words, the same kind
+        raise type(exc)(f"failed to list leases: {exc.what}") from None
     if quiet:
         for lease in found:
             click.echo(lease.id)

@@ -75,7 +75,8 @@ def rm(ctx: Context, names: tuple[str, ...]) -> None:
             pass  # as ctr: a missing namespace is already gone
         except errdefs.PyctrdError as exc:
             click.echo(f"pyctr: unable to delete {name}: {exc}", err=True)
-            failed = failed or exc
+            # ctr's exit error wraps the first failure with its name: keep the kind, add the name
+            failed = failed or type(exc)(f"unable to delete {name}: {exc.what}")
             continue
         click.echo(name)
     if failed:

@@ -6,7 +6,6 @@ import platform
 import click
 
 from ... import __version__
-from ...services.version.plugin import VERSION, revision
 from .app import Context, pass_ctx
 
 
@@ -14,6 +13,10 @@ from .app import Context, pass_ctx
 @pass_ctx
 def command(ctx: Context) -> None:
     """Print the client and server versions."""
+    # imported here: the version plugin's module loads the plugin registry (and networkx),
+    # which no other pyctr command needs - every invocation would pay for it at start-up
+    from ...services.version.plugin import VERSION, revision
+
     click.echo("Client:")
     click.echo(f"  Version:  {VERSION}")
     click.echo(f"  Revision: {revision()}")

@@ -1,6 +1,7 @@
 """Offline sample images (``busybox`` and ``layered``) for tests, the lab and the notebooks.
 
-Build them in memory (:func:`build_samples`), write them as OCI layouts and docker archives
+Build them in memory (:func:`build_samples`; :func:`build_docker_samples` for busybox in Docker's
+media types), write them as OCI layouts and docker archives
 (:func:`write_samples`), or push them to a registry (:func:`push_samples`). From a shell::
 
     python -m pyctrd.images.samples --out /tmp/samples [--push 127.0.0.1:5000]
@@ -17,9 +18,11 @@ from ...remotes.docker import DockerResolver
 from ...remotes.push import PushResult, push_image
 from ..archive.exporter import export_docker_archive, export_oci
 from .build import BUSYBOX, SampleImage, build_busybox, build_layered, build_samples
+from .docker import build_docker_samples
 from .layers import LayerBuilder, gzip_deterministic
 
-__all__ = ["BUSYBOX", "LayerBuilder", "SampleImage", "build_busybox", "build_layered", "build_samples",
+__all__ = ["BUSYBOX", "LayerBuilder", "SampleImage", "build_busybox", "build_docker_samples", "build_layered",
+           "build_samples",
            "gzip_deterministic", "push_samples", "write_samples"]
 
 

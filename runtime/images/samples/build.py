@@ -28,13 +28,14 @@ from ...core.ocispec import (
     MEDIA_TYPE_OCI_LAYER_GZIP,
     MEDIA_TYPE_OCI_MANIFEST,
     Descriptor,
+    Platform,
 )
 from ...errdefs import NotFound
 from ..blobmap import BlobMap
 from .layers import LayerBuilder, gzip_deterministic
 
-__all__ = ["APPLETS", "BUSYBOX", "CREATED", "GROUP", "PASSWD", "PATH_ENV", "SampleImage", "base_layer", "base_tar",
-           "build_busybox", "build_layered", "build_samples"]
+__all__ = ["APPLETS", "BUSYBOX", "CREATED", "GROUP", "PASSWD", "PATH_ENV", "MediaTypes", "SampleImage", "base_layer",
+           "base_tar", "build_busybox", "build_layered", "build_samples"]
 
 BUSYBOX = "/usr/bin/busybox"
 PATH_ENV = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -114,22 +115,32 @@ def base_tar(busybox: str = BUSYBOX) -> bytes:
     return _base_tar(busybox, (st.st_mtime_ns, st.st_size))
 
 
-def _image(name: str, layers: list[tuple[bytes, str]], blobs: BlobMap) -> SampleImage:
-    """Assemble config + OCI manifest from (uncompressed tar, history note) pairs."""
-    plat = default_platform()
+@dataclass(frozen=True)
+class MediaTypes:
+    """The media types an image is written with: OCI's (the default) or Docker's."""
+
+    manifest: str = MEDIA_TYPE_OCI_MANIFEST
+    config: str = MEDIA_TYPE_OCI_CONFIG
+    layer: str = MEDIA_TYPE_OCI_LAYER_GZIP
+
+
+def _image(name: str, layers: list[tuple[bytes, str]], blobs: BlobMap, *, types: MediaTypes = MediaTypes(),
+           platform: Platform | None = None) -> SampleImage:
+    """Assemble config + manifest from (uncompressed tar, history note) pairs."""
+    plat = platform or default_platform()
     descs, diff_ids, history = [], [], []
     for tar, note in layers:
         gz = gzip_deterministic(tar)
-        descs.append(Descriptor(MEDIA_TYPE_OCI_LAYER_GZIP, blobs.add(gz), len(gz)))
+        descs.append(Descriptor(types.layer, blobs.add(gz), len(gz)))
         diff_ids.append("sha256:" + hashlib.sha256(tar).hexdigest())
         history.append({"created": CREATED, "created_by": note, "comment": "pyctrd sample"})
     # compact JSON + newline (Go's json.Encoder), like the reference images' documents
     config = encode({"created": CREATED, "architecture": plat.architecture, "os": plat.os,
                      "config": {"Env": [PATH_ENV], "Cmd": ["sh"]},
                      "rootfs": {"type": "layers", "diff_ids": diff_ids}, "history": history}) + b"\n"
-    cdesc = Descriptor(MEDIA_TYPE_OCI_CONFIG, blobs.add(config), len(config))
-    mdata = encode(Manifest(MEDIA_TYPE_OCI_MANIFEST, cdesc, tuple(descs)).to_json()) + b"\n"
-    mdesc = Descriptor(MEDIA_TYPE_OCI_MANIFEST, blobs.add(mdata), len(mdata))
+    cdesc = Descriptor(types.config, blobs.add(config), len(config))
+    mdata = encode(Manifest(types.manifest, cdesc, tuple(descs)).to_json()) + b"\n"
+    mdesc = Descriptor(types.manifest, blobs.add(mdata), len(mdata), platform=platform)
     return SampleImage(name, mdesc, cdesc, tuple(descs), tuple(diff_ids), blobs)
 
 

@@ -2,7 +2,9 @@
 
 containerd keeps this in the CRI plugin's section (``[plugins."io.containerd.grpc.v1.cri".
 registry]``), so only CRI pulls see it and ``ctr`` needs ``--hosts-dir``. pyctrd has no CRI:
-its section is a plugin of its own, and every client of the daemon sees it::
+its section is a plugin of its own, and every client of the daemon sees it (a containerd 1.x
+config's CRI ``registry.config_path``/``registry.mirrors`` are read into it too, under this
+section: see :mod:`pyctrd.daemon.cri_config`)::
 
     [plugins."io.containerd.internal.v1.registry"]
       config_path = "/etc/pyctrd/certs.d"        # <config_path>/<host>/hosts.toml, as containerd
