@@ -47,8 +47,8 @@ class Duration:
     Like Go's, a duration is a count of nanoseconds that fits in an int64 (about 292 years
     either way); a negative one prints with its sign in front:
 
-    >>> str(Duration("-90s")), str(Duration(-0.5))
-    ('-1m30s', '-500ms')
+    >>> str(Duration("-90s")), str(Duration(-0.5)), str(Duration(-1e-12))
+    ('-1m30s', '-500ms', '0s')
     >>> Duration(float("inf"))
     Traceback (most recent call last):
     ...
@@ -92,7 +92,8 @@ class Duration:
         if s == 0:
             return "0s"
         if s < 0:  # divmod of a negative number rounds towards -inf: format the size, then the sign
-            return "-" + str(Duration(-s))
+            size = str(Duration(-s))
+            return size if size == "0s" else "-" + size  # (under a nanosecond is 0, as in Go)
         if abs(s) < 1:
             for unit, f in (("ms", 1e-3), ("us", 1e-6), ("ns", 1e-9)):
                 if abs(s) >= f:

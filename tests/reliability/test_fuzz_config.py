@@ -36,6 +36,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import pytest
 import tomli_w
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
@@ -48,6 +49,7 @@ from pyctrd.daemon.plugin_config import plugin_configs
 from pyctrd.plugin import REGISTRY
 from tests.reliability.figures import SOAK, record, scaled
 
+pytestmark = pytest.mark.slow  # `make soak` (-m slow) runs the full counts
 EXAMPLES = scaled(150, 3000)
 DUMP_EXAMPLES = scaled(50, 1000)
 CLI_EXAMPLES = scaled(8, 100)
@@ -270,6 +272,7 @@ GC = "io.containerd.gc.v1.scheduler"
 @given(doc=documents(), dmg=damage)
 # Found by this suite: a negative duration was dumped as "-1h59m55s" (-5s read back as -7195s)...
 @example(doc=Doc({"version": 2, "plugins": {GC: {"startup_delay": "-5s"}}}), dmg=Damage("none", 0))
+@example(doc=Doc({"version": 2, "plugins": {GC: {"schedule_delay": -1e-204}}}), dmg=Damage("none", 0))  # "-0s"
 # ... an infinite one made `config dump` raise ValueError, one of 10^11 hours overflows a sleep ...
 @example(doc=Doc({"version": 2, "plugins": {GC: {"startup_delay": float("inf")}}}, bad=[f"plugins.{GC}.startup_delay"]),
          dmg=Damage("none", 0))
