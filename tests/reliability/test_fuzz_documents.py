@@ -27,6 +27,7 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
@@ -49,6 +50,7 @@ from pyctrd.errdefs import InvalidArgument
 from pyctrd.errdefs import NotImplemented as NotImplementedErr
 from tests.reliability.figures import SOAK, record, scaled
 
+pytestmark = pytest.mark.slow  # `make soak` (-m slow) runs the full counts
 EXAMPLES = scaled(200, 5000)
 INT64 = 2**63 - 1
 MANIFESTS = [MEDIA_TYPE_OCI_MANIFEST, MEDIA_TYPE_DOCKER_MANIFEST]
@@ -165,7 +167,7 @@ def apply_edit(doc: Any, e: Edit) -> Any:
 class Bytes:
     """Damage to the encoded bytes."""
 
-    how: str  # none, cut, splice, nest, nan, surrogate, utf16, garbage
+    how: str  # none, cut, splice, nest, nan, surrogate, surrogate-key, garbage
     at: int
 
 

@@ -51,7 +51,7 @@ from tests.diff.difftrees import outside_state
 from tests.fixtures.blobs import write_blob
 from tests.reliability.figures import SOAK, record, scaled
 
-pytestmark = pytest.mark.requires_root
+pytestmark = [pytest.mark.requires_root, pytest.mark.slow]  # slow: `make soak` runs the full counts
 
 EXAMPLES = scaled(200, 3000)
 DIFFER_EXAMPLES = scaled(40, 500)
