@@ -27,6 +27,8 @@ from ..errdefs import InvalidArgument
 __all__ = ["Duration", "doc_of", "setting"]
 
 _UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
+#: Go's time.Duration is an int64 of nanoseconds.
+MAX_SECONDS = (2**63 - 1) / 1e9
 _PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|ms|s|m|h)")
 
 
@@ -41,6 +43,16 @@ class Duration:
     Traceback (most recent call last):
     ...
     pyctrd.errdefs.InvalidArgument: invalid duration "soon": invalid argument
+
+    Like Go's, a duration is a count of nanoseconds that fits in an int64 (about 292 years
+    either way); a negative one prints with its sign in front:
+
+    >>> str(Duration("-90s")), str(Duration(-0.5)), str(Duration(-1e-12))
+    ('-1m30s', '-500ms', '0s')
+    >>> Duration(float("inf"))
+    Traceback (most recent call last):
+    ...
+    pyctrd.errdefs.InvalidArgument: invalid duration inf (beyond ±292 years): invalid argument
     """
 
     __slots__ = ("seconds",)
@@ -54,6 +66,9 @@ class Duration:
             self.seconds = self.parse(value)
         else:
             raise InvalidArgument(f"invalid duration {value!r}")
+        # NaN fails the comparison too. Beyond this a sleep or a timer overflows (and Go refuses).
+        if not abs(self.seconds) <= MAX_SECONDS:
+            raise InvalidArgument(f"invalid duration {value!r} (beyond ±292 years)")
 
     @staticmethod
     def parse(text: str) -> float:
@@ -76,6 +91,9 @@ class Duration:
         s = self.seconds
         if s == 0:
             return "0s"
+        if s < 0:  # divmod of a negative number rounds towards -inf: format the size, then the sign
+            size = str(Duration(-s))
+            return size if size == "0s" else "-" + size  # (under a nanosecond is 0, as in Go)
         if abs(s) < 1:
             for unit, f in (("ms", 1e-3), ("us", 1e-6), ("ns", 1e-9)):
                 if abs(s) >= f:

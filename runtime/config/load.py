@@ -155,14 +155,20 @@ def _coerce(tp: Any, value: Any, p: list[str], err: Any, loaded: Loaded | None, 
     return value
 
 
+def _toml_error(exc: tomllib.TOMLDecodeError, text: str, file: str) -> ConfigError:
+    """tomllib says ``(at line N, column M)`` or ``(at end of document)``: either way, a line."""
+    m = re.search(r"\(at line (\d+)", str(exc))
+    line = int(m.group(1)) if m else text.count("\n") + 1 if "end of document" in str(exc) else None
+    return ConfigError(f"invalid TOML: {exc}", file=file, line=line)
+
+
 def loads(text: str, *, file: str = "") -> Loaded:
     """Parse config TOML text into a :class:`Loaded` (defaults filled in)."""
     loaded = Loaded(Config(), text=text, file=file)
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        m = re.search(r"\(at line (\d+)", str(exc))
-        raise ConfigError(f"invalid TOML: {exc}", file=file, line=int(m.group(1)) if m else None) from None
+        raise _toml_error(exc, text, file) from None
     except RecursionError:  # tomllib recurses once per level of nested arrays and tables
         raise ConfigError("invalid TOML: nested too deeply", file=file) from None
     version = data.get("version", 1)
@@ -174,28 +180,35 @@ def loads(text: str, *, file: str = "") -> Loaded:
     return loaded
 
 
+def _read_text(p: Path) -> str:
+    """The file as UTF-8 text; a byte that is not UTF-8 is reported with its line, as TOML
+    syntax errors are (ConfigError)."""
+    data = p.read_bytes()
+    try:
+        return data.decode()
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"not UTF-8 text (byte {exc.start})", file=str(p),
+                          line=data.count(b"\n", 0, exc.start) + 1) from None
+
+
 def load(path: str | Path) -> Loaded:
     """Read a config file and the files in its ``imports`` (merged in order, later wins)."""
     p = Path(path)
     try:
-        text = p.read_text()
+        text = _read_text(p)
     except OSError as exc:
         raise ConfigError(f"cannot read config: {exc.strerror}", file=str(p)) from None
-    except UnicodeDecodeError as exc:
-        raise ConfigError(f"not UTF-8 text (byte {exc.start})", file=str(p)) from None
     loaded = loads(text, file=str(p))
     for imp in loaded.config.imports:
         ip = p.parent / imp
         try:
-            itext = ip.read_text()
+            itext = _read_text(ip)
             idata = tomllib.loads(itext)
         except OSError as exc:
             raise ConfigError(f"cannot read import {imp}: {exc.strerror}", file=str(p),
                               key="imports", line=find_line(text, ["imports"])) from None
-        except UnicodeDecodeError as exc:
-            raise ConfigError(f"not UTF-8 text (byte {exc.start})", file=str(ip)) from None
         except tomllib.TOMLDecodeError as exc:
-            raise ConfigError(f"invalid TOML: {exc}", file=str(ip)) from None
+            raise _toml_error(exc, itext, str(ip)) from None
         except RecursionError:
             raise ConfigError("invalid TOML: nested too deeply", file=str(ip)) from None
         idata.pop("version", None)

@@ -33,6 +33,9 @@ MEDIA_TYPE_DOCKER_CONFIG = "application/vnd.docker.container.image.v1+json"
 MEDIA_TYPE_DOCKER_LAYER = "application/vnd.docker.image.rootfs.diff.tar.gzip"
 MEDIA_TYPE_DOCKER_LAYER_FOREIGN = "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip"
 
+#: Sizes are Go int64s.
+MAX_SIZE = 2**63 - 1
+
 _SHORT = {
     MEDIA_TYPE_OCI_INDEX: "index", MEDIA_TYPE_DOCKER_MANIFEST_LIST: "index",
     MEDIA_TYPE_OCI_MANIFEST: "manifest", MEDIA_TYPE_DOCKER_MANIFEST: "manifest",
@@ -102,7 +105,15 @@ class Descriptor:
 
     @classmethod
     def from_json(cls, d: dict[str, Any]) -> Descriptor:
-        """From a JSON object; types are checked (InvalidArgument on a malformed descriptor)."""
+        """From a JSON object; types are checked as Go's ``json.Unmarshal`` into ocispec's
+        types checks them (InvalidArgument on a malformed descriptor): ``size`` is an int64,
+        ``annotations`` strings, ``urls`` a list of strings, ``platform`` an object of strings.
+
+        >>> Descriptor.from_json({"mediaType": "x", "digest": "sha256:" + "a" * 64, "size": 1, "urls": 5})
+        Traceback (most recent call last):
+        ...
+        pyctrd.errdefs.InvalidArgument: descriptor urls must be a list of strings: invalid argument
+        """
         from ..errdefs import InvalidArgument
         from .digest import validate
 
@@ -110,19 +121,19 @@ class Descriptor:
             raise InvalidArgument("descriptor must be a JSON object")
         mt, dg, size = d.get("mediaType", ""), d.get("digest"), d.get("size")
         if not isinstance(mt, str) or not isinstance(dg, str) or not isinstance(size, int) \
-                or isinstance(size, bool) or size < 0:
+                or isinstance(size, bool) or not 0 <= size <= MAX_SIZE:
             raise InvalidArgument(f"malformed descriptor {d!r:.200}")
         # Go's encoding/json (containerd) refuses a value of the wrong type rather than
         # dropping it: a platform that is not an object must not turn into "any platform".
-        ann = d.get("annotations") or {}
-        if not isinstance(ann, dict) or not all(isinstance(v, str) for v in ann.values()):
+        ann = d.get("annotations")
+        if ann is not None and not (isinstance(ann, dict) and all(isinstance(v, str) for v in ann.values())):
             raise InvalidArgument("descriptor annotations must be an object of strings")
+        urls = d.get("urls")
+        if urls is not None and not (isinstance(urls, list) and all(isinstance(u, str) for u in urls)):
+            raise InvalidArgument("descriptor urls must be a list of strings")
         plat = d.get("platform")
         if plat is not None and not (isinstance(plat, dict) and all(
                 isinstance(plat.get(k, ""), str) for k in ("os", "architecture", "variant", "os.version"))):
             raise InvalidArgument(f"descriptor platform must be an object of strings, got {plat!r:.80}")
-        urls = d.get("urls") or []
-        if not isinstance(urls, list) or not all(isinstance(u, str) for u in urls):
-            raise InvalidArgument("descriptor urls must be a list of strings")
-        return cls(mt, validate(dg), size, dict(ann), Platform.from_json(plat) if plat is not None else None,
-                   tuple(urls))
+        return cls(mt, validate(dg), size, dict(ann or {}), Platform.from_json(plat) if plat is not None else None,
+                   tuple(urls or ()))

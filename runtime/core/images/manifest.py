@@ -21,6 +21,7 @@ pyctrd.errdefs.InvalidArgument: media-type: expected manifest but found index (a
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -48,13 +49,41 @@ MAX_LAYERS = 1000
 MAX_INDEX_ENTRIES = 10000
 
 
+def _no_constant(name: str) -> Any:
+    raise InvalidArgument(f"malformed JSON: {name} is not a JSON value")
+
+
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _replace_surrogates(doc: Any) -> Any:
+    """Go's decoder turns an escaped lone UTF-16 surrogate into U+FFFD; Python keeps it, and a
+    string holding one cannot be encoded again (gRPC, JSON, the database all refuse it)."""
+    if isinstance(doc, str):
+        return _SURROGATE.sub("\ufffd", doc)
+    if isinstance(doc, list):
+        return [_replace_surrogates(v) for v in doc]
+    if isinstance(doc, dict):
+        return {_replace_surrogates(k): _replace_surrogates(v) for k, v in doc.items()}
+    return doc
+
+
 def _load(data: bytes, what: str) -> dict[str, Any]:
     if len(data) > MAX_MANIFEST_SIZE:
         raise InvalidArgument(f"{what}: {len(data)} bytes is larger than {MAX_MANIFEST_SIZE}")
     try:
-        doc = json.loads(data)
+        # UTF-8 only, as Go reads JSON (json.loads of bytes would guess UTF-16 and -32 too).
+        text = data.decode()
+        doc = json.loads(text, parse_constant=_no_constant)  # NaN and Infinity are not JSON
+        if _SURROGATE_ESCAPE.search(text):  # (a cheap test first: real documents have none)
+            doc = _replace_surrogates(doc)
+    except InvalidArgument as exc:
+        raise InvalidArgument(f"{what}: {exc.what}") from None
     except (ValueError, UnicodeDecodeError) as exc:
         raise InvalidArgument(f"{what}: malformed JSON: {exc}") from None
+    except RecursionError:  # the decoder recurses once per level of nesting
+        raise InvalidArgument(f"{what}: malformed JSON: nested too deeply") from None
     if not isinstance(doc, dict):
         raise InvalidArgument(f"{what}: expected a JSON object, got {type(doc).__name__}")
     return doc
@@ -77,7 +106,8 @@ def _check_kind(doc: dict[str, Any], mt: str) -> None:
 
 
 def _annotations(doc: dict[str, Any]) -> dict[str, str]:
-    ann = doc.get("annotations") or {}
+    ann = doc.get("annotations")
+    ann = {} if ann is None else ann
     if not isinstance(ann, dict) or not all(isinstance(v, str) for v in ann.values()):
         raise InvalidArgument("annotations must be an object of strings")
     return dict(ann)
