@@ -9,7 +9,7 @@ import pytest
 
 from tests.reliability.figures import FIGURES, SOAK
 from tests.reliability.served import served  # noqa: F401 - a daemon per module
-from tests.runtime.conftest import busybox_rootfs, rt, rt_config  # noqa: F401 - the runtime tests' fixtures
+from tests.runtime.conftest import busybox_rootfs, rt, rt_config, runtime  # noqa: F401 - the runtime tests' fixtures
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:

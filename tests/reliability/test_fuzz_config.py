@@ -45,6 +45,7 @@ from pyctrd import builtins  # noqa: F401 - registers every plugin (their sectio
 from pyctrd.cmd.pyctrd import main
 from pyctrd.config import Config, ConfigError, Duration, load, loads, to_dict, to_toml
 from pyctrd.config.check import check_values
+from pyctrd.daemon.cri_config import CRI
 from pyctrd.daemon.plugin_config import plugin_configs
 from pyctrd.plugin import REGISTRY
 from tests.reliability.figures import SOAK, record, scaled
@@ -80,6 +81,7 @@ class Doc:
     data: dict[str, Any] = field(default_factory=dict)
     bad: list[str] = field(default_factory=list)       # dotted keys holding a wrong type
     unknown: list[str] = field(default_factory=list)   # dotted keys / plugin URIs nobody knows
+    noted: list[str] = field(default_factory=list)     # foreign sections pyctrd reads a part of
     hostile: bool = True                                # wrong types may be drawn
 
 
@@ -167,10 +169,13 @@ def documents(draw: st.DrawFn) -> Doc:
         else:
             plugins[uri] = draw(INTS | TEXT)
             doc.bad.append(f"plugins.{uri}")
-    for uri in draw(st.lists(st.sampled_from(["io.containerd.nosuch.v1.x", "x", "io.containerd.grpc.v1.cri",
-                                              *NO_CONFIG[:3]]), max_size=2, unique=True)):
+    for uri in draw(st.lists(st.sampled_from(["io.containerd.nosuch.v1.x", "x", *NO_CONFIG[:3]]),
+                             max_size=2, unique=True)):
         plugins[uri] = draw(st.dictionaries(KEYS, ANY, min_size=1, max_size=2))
         doc.unknown.append(uri)
+    if draw(st.integers(0, 5)) == 0:  # containerd 1.x's CRI section: known, its other keys noted
+        plugins[CRI] = draw(st.dictionaries(KEYS.filter(lambda k: k != "registry"), ANY, min_size=1, max_size=2))
+        doc.noted.append(CRI)
     if plugins or draw(st.booleans()):
         doc.data["plugins"] = plugins
     return doc
@@ -242,6 +247,9 @@ def check_document(doc: Doc, dmg: Damage) -> None:
             warned = "\n".join(loaded.unknown)
             for key in doc.unknown:
                 assert key in warned, f"unknown {key!r} not reported: {warned}"
+            assert CRI not in warned
+            for uri in doc.noted:
+                assert uri in "\n".join(loaded.notes), f"{uri} not noted: {loaded.notes}"
         try:
             check_values(loaded)
         except ConfigError as exc:
