@@ -2,13 +2,14 @@
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import comm
 import pytest
 
 from pyctrd.lab import Lab
+from pyctrd.widgets import LiveWidget
 
 
 class RecordingComm:
@@ -35,6 +36,20 @@ class RecordingComm:
 
     def updates(self, key: str) -> list[Any]:
         return [m["state"][key] for m in self.messages if m and m.get("method") == "update" and key in m["state"]]
+
+
+def until(widget: LiveWidget, ok: Callable[[], bool], timeout: float = 20) -> bool:
+    """Wait through redraws (each at most ``timeout`` apart) until ``ok()`` holds."""
+    while not ok():
+        if not widget.wait_for_redraw(widget.redraws, timeout):
+            return ok()
+    return True
+
+
+def comm_of(widget: object, comms: list[RecordingComm]) -> RecordingComm:
+    """The recorded comm behind ``widget``: what was sent to the frontend."""
+    cid = widget.comm.comm_id  # type: ignore[attr-defined]
+    return next(c for c in comms if c.comm_id == cid)
 
 
 @pytest.fixture

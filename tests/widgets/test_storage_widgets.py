@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import threading
-from collections.abc import Callable
 
 import pytest
 
@@ -15,22 +14,9 @@ from pyctrd.core.remotes import Progress
 from pyctrd.diagrams import human_size
 from pyctrd.errdefs import FailedPrecondition, NotFound
 from pyctrd.lab import Lab
-from pyctrd.widgets import Dashboard, GCView, LiveWidget, PullProgress, SnapshotChain, read_gc_graph
+from pyctrd.widgets import Dashboard, GCView, PullProgress, SnapshotChain, read_gc_graph
 
-from .conftest import RecordingComm
-
-
-def _until(widget: LiveWidget, ok: Callable[[], bool], timeout: float = 10) -> bool:
-    """Wait through redraws until ``ok()`` holds."""
-    while not ok():
-        if not widget.wait_for_redraw(widget.redraws, timeout):
-            return ok()
-    return True
-
-
-def _comm_of(widget: object, comms: list[RecordingComm]) -> RecordingComm:
-    cid = widget.comm.comm_id  # type: ignore[attr-defined]
-    return next(c for c in comms if c.comm_id == cid)
+from .conftest import RecordingComm, comm_of, until
 
 
 @pytest.mark.requires_root
@@ -46,23 +32,23 @@ def test_a_pull_then_a_container_show_up_in_the_chain(lab: Lab, comms: list[Reco
         assert sorted(b.kind for b in pp.timeline.blobs) == ["config", "layer", "layer", "layer", "manifest"]
         assert pp.timeline.blobs[0].kind == "manifest" and pp.timeline.done
         assert "done</span>: fetched 5" in pp.status.value and result.image.name == ref
-        assert any("layer" in v for v in _comm_of(pp.bars, comms).updates("value")), "no bars reached the page"
+        assert any("layer" in v for v in comm_of(pp.bars, comms).updates("value")), "no bars reached the page"
         assert "<rect class='done'" in pp.chart.value
         assert pp.summary().startswith(f"<PullProgress done PullTimeline {ref} 5/5 blobs") and len(repr(pp)) <= 110
         with pytest.raises(FailedPrecondition, match="nothing pulled"):
             PullProgress(c).wait()
 
-        assert _until(chain, lambda: chain.summary().startswith("<SnapshotChain overlayfs committed=3 depth=3"))
+        assert until(chain, lambda: chain.summary().startswith("<SnapshotChain overlayfs committed=3 depth=3"))
         c.new_container("c1", ref, args=["true"])
         try:
-            assert _until(chain, lambda: "active=1" in chain.summary())
+            assert until(chain, lambda: "active=1" in chain.summary())
             assert chain.summary() == "<SnapshotChain overlayfs active=1 committed=3 depth=4 whiteouts=2>"
             assert "lowerdir[2]" in chain.svg.value and "etc/goodbye (deleted)" in chain.svg.value
             assert "opt/data/ (opaque)" in chain.svg.value
             assert chain.text().splitlines()[-1].strip() == "└── c1  ACTIVE"
         finally:
             c.containers.delete("c1", snapshot_cleanup=True)
-        assert _until(chain, lambda: "active" not in chain.summary())
+        assert until(chain, lambda: "active" not in chain.summary())
     finally:
         chain.close()
         c.images.delete(ref, sync=True)
@@ -176,28 +162,28 @@ def test_watching_shows_a_pull_started_elsewhere(lab: Lab, comms: list[Recording
         puller.start()
         assert held.wait(30), "the pull never reached its manifest"
         # the manifest is fetched alone (its children are known only once it is read)
-        assert _until(pp, lambda: [s.offset > 0 for s in pp.ingests.ingests.values()] == [True])
+        assert until(pp, lambda: [s.offset > 0 for s in pp.ingests.ingests.values()] == [True])
         [(manifest, st)] = pp.ingests.ingests.items()
         assert manifest.startswith("manifest-sha256:") and 0 < st.offset <= st.total
         size = f"{human_size(st.offset)} / {human_size(st.total)}"
-        assert _until(pp, lambda: "1 active ingest " in pp.active.value and size in pp.active.value)
+        assert until(pp, lambda: "1 active ingest " in pp.active.value and size in pp.active.value)
         assert manifest[:25] in pp.active.value
         assert pp.summary().startswith("<PullProgress ready ingests=1")
-        assert any(manifest[:25] in v for v in _comm_of(pp.active, comms).updates("value")), "no bar reached the page"
+        assert any(manifest[:25] in v for v in comm_of(pp.active, comms).updates("value")), "no bar reached the page"
         assert pp.timeline.blobs == []  # not its own pull
         release.set()
         puller.join(60)
         assert [type(o).__name__ for o in outcome] == ["PullResult"], outcome
-        assert _until(pp, lambda: not pp.ingests.ingests and "0 active ingests" in pp.active.value)
+        assert until(pp, lambda: not pp.ingests.ingests and "0 active ingests" in pp.active.value)
         assert manifest in pp.ingests.finished and "finished (committed or aborted)" in pp.active.value
 
         # an ingest written by hand, then aborted: it shows with its size, then goes
         with c.content.writer("w-watch-by-hand", total=10) as wr:
             wr.write(b"1234")
-            assert _until(pp, lambda: "4 B / 10 B" in pp.active.value)
+            assert until(pp, lambda: "4 B / 10 B" in pp.active.value)
             assert pp.ingests.ingests["w-watch-by-hand"].offset == 4
             c.content.abort("w-watch-by-hand")
-        assert _until(pp, lambda: "w-watch-by-hand" not in pp.ingests.ingests)
+        assert until(pp, lambda: "w-watch-by-hand" not in pp.ingests.ingests)
         assert list(pp.ingests.finished)[-1] == "w-watch-by-hand"
     finally:
         release.set()

@@ -3,30 +3,18 @@ loses the bundle, the event log shows the task's topics, the snapshot chain its 
 from __future__ import annotations
 
 import signal
-from collections.abc import Callable
 
 import pytest
 
 from pyctrd.client import cio
 from pyctrd.lab import Lab
-from pyctrd.widgets import DirTree, EventFeed, EventLog, LiveWidget, SnapshotChain
+from pyctrd.widgets import DirTree, EventFeed, EventLog, SnapshotChain
 
-from .conftest import RecordingComm
+from .conftest import RecordingComm, comm_of, until
 
 TASK_DIR = "io.containerd.runtime.v2.task"
 
 
-def _until(widget: LiveWidget, ok: Callable[[], bool], timeout: float = 15) -> bool:
-    """Wait through redraws until ``ok()`` holds."""
-    while not ok():
-        if not widget.wait_for_redraw(widget.redraws, timeout):
-            return ok()
-    return True
-
-
-def _comm_of(widget: object, comms: list[RecordingComm]) -> RecordingComm:
-    cid = widget.comm.comm_id  # type: ignore[attr-defined]
-    return next(c for c in comms if c.comm_id == cid)
 
 
 @pytest.mark.requires_root
@@ -53,15 +41,15 @@ def test_a_task_starting_and_going_shows_in_tree_log_and_chain(lab: Lab, comms: 
             return [e.topic for e in log.timeline.entries if e.namespace == ns and e.topic.startswith("/tasks/")]
 
         assert log.timeline.wait_for(lambda _: task_topics()[:2] == ["/tasks/create", "/tasks/start"], 15)
-        assert _until(log, lambda: "/tasks/start" in log.table.value)
-        assert any("/tasks/start" in v for v in _comm_of(log.table, comms).updates("value"))
+        assert until(log, lambda: "/tasks/start" in log.table.value)
+        assert any("/tasks/start" in v for v in comm_of(log.table, comms).updates("value"))
 
-        assert _until(tree, lambda: bundle in tree.snapshots["state"].entries)  # type: ignore[union-attr]
+        assert until(tree, lambda: bundle in tree.snapshots["state"].entries)  # type: ignore[union-attr]
         tree.refresh()  # settle: a redraw on the timer's thread may be half-way through its fields
         assert bundle in tree.changes["state"].added
         assert "pyctrd-changed" in tree.views["state"].value and cid in tree.views["state"].value
 
-        assert _until(chain, lambda: "active=1" in chain.summary())
+        assert until(chain, lambda: "active=1" in chain.summary())
         chain.refresh()
         assert chain.text().splitlines()[-1].strip() == f"└── {cid}  ACTIVE"
         assert cid in chain.svg.value
@@ -72,10 +60,10 @@ def test_a_task_starting_and_going_shows_in_tree_log_and_chain(lab: Lab, comms: 
         task.delete()
         c.containers.delete(cid, snapshot_cleanup=True)
         assert log.timeline.wait_for(lambda _: task_topics()[-2:] == ["/tasks/exit", "/tasks/delete"], 15)
-        assert _until(tree, lambda: bundle not in tree.snapshots["state"].entries)  # type: ignore[union-attr]
+        assert until(tree, lambda: bundle not in tree.snapshots["state"].entries)  # type: ignore[union-attr]
         tree.refresh()
         assert bundle in tree.changes["state"].removed
-        assert _until(chain, lambda: "active" not in chain.summary())
+        assert until(chain, lambda: "active" not in chain.summary())
     finally:
         for t in c.tasks.list():
             c.tasks.get(t.id).delete(force=True)

@@ -2,23 +2,17 @@
 from __future__ import annotations
 
 import itertools
-import time
-from collections.abc import Callable
 
 import pytest
 
 from pyctrd.lab import Lab
-from pyctrd.widgets import Dashboard, DirTree, EventFeed, EventLog, LiveWidget, PluginGraph
+from pyctrd.widgets import Dashboard, DirTree, EventFeed, EventLog, PluginGraph
 from pyctrd.widgets.svg_view import SvgView
 
-from .conftest import RecordingComm
+from .conftest import RecordingComm, comm_of, until
 
 _names = (f"w{n}" for n in itertools.count())
 
-
-def _comm_of(widget: object, comms: list[RecordingComm]) -> RecordingComm:
-    cid = widget.comm.comm_id  # type: ignore[attr-defined]
-    return next(c for c in comms if c.comm_id == cid)
 
 
 def test_event_log_shows_a_new_namespace(lab: Lab, comms: list[RecordingComm]) -> None:
@@ -30,7 +24,7 @@ def test_event_log_shows_a_new_namespace(lab: Lab, comms: list[RecordingComm]) -
         assert log.timeline.wait_for(lambda es: any(e.topic == "/namespaces/create" for e in es), 10)
         assert log.wait_for_redraw(before, 10)
         assert f"name: &quot;{name}&quot;" in log.table.value and "<circle" in log.lanes.value
-        sent = _comm_of(log.table, comms).updates("value")
+        sent = comm_of(log.table, comms).updates("value")
         assert any(name in v for v in sent), "the new row never went to the frontend"
         text = log._repr_mimebundle_()["text/plain"]
         assert text == "<EventLog 1 events, last /namespaces/create>" == repr(log)
@@ -48,13 +42,9 @@ def test_dir_tree_rescans_and_marks_changes_on_events(lab: Lab, comms: list[Reco
         lab.client().namespaces.create(next(_names))
         # a redraw already under way when the write lands shows the tree before it: wait for
         # the change itself (each event schedules a rescan; redraws are throttled)
-        deadline = time.monotonic() + 10
-        while not tree.changes["root"] and time.monotonic() < deadline:
-            before = tree.redraws
-            tree.wait_for_redraw(before, 1)
-        assert tree.changes["root"], "the metadata write did not show"
+        assert until(tree, lambda: bool(tree.changes["root"]), 10), "the metadata write did not show"
         assert "pyctrd-changed" in tree.views["root"].value
-        assert any("pyctrd-changed" in v for v in _comm_of(tree.views["root"], comms).updates("value"))
+        assert any("pyctrd-changed" in v for v in comm_of(tree.views["root"], comms).updates("value"))
         assert len(tree._repr_mimebundle_()["text/plain"]) <= 110
         tree.set_baseline()
         assert not tree.changes["root"] and "since baseline" in tree.status.value
@@ -118,13 +108,6 @@ def test_dashboard_shares_one_feed_and_stops_it(lab: Lab) -> None:
     assert not d.feed.running
 
 
-def _until(widget: LiveWidget, ok: Callable[[], bool], timeout: float = 20) -> bool:
-    """Wait through redraws until ``ok()`` holds."""
-    while not ok():
-        if not widget.wait_for_redraw(widget.redraws, timeout):
-            return ok()
-    return True
-
 
 @pytest.mark.needs_dot
 def test_a_click_shows_the_plugins_effective_config_and_the_graph_follows_a_restart(
@@ -152,12 +135,12 @@ def test_a_click_shows_the_plugins_effective_config_and_the_graph_follows_a_rest
         assert g.svg.selected == g.picker.value == "io.containerd.snapshotter.v1.devmapper"
         g.select("sqlite")  # and the list drives the drawing (the keyboard's way)
         assert g.svg.selected == "io.containerd.metadata.v1.sqlite"
-        assert "io.containerd.metadata.v1.sqlite" in _comm_of(g.svg, comms).updates("selected")
+        assert "io.containerd.metadata.v1.sqlite" in comm_of(g.svg, comms).updates("selected")
 
         # a restart with another config: nobody calls refresh, the graph notices by itself
         n = len(g.plugins)
         lab.restart(config_text='version = 2\ndisabled_plugins = ["io.containerd.snapshotter.v1.native"]\n')
-        assert _until(g, lambda: g.summary().endswith("disabled=1>")), g.summary()
+        assert until(g, lambda: g.summary().endswith("disabled=1>")), g.summary()
         assert f"{n - 1} plugins" in g.summary() and g.feed is not None and g.feed.reconnects == 1
         assert "native (snapshotter, disabled)" in [label for label, _ in g.picker.options]
         g.svg.selected = overlayfs
