@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from ....errdefs import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound, map_exceptions
 from ... import filters
+from ...labels import apply_fieldpaths
 from ..info import EPOCH, Info, Kind, Usage, adapt_info, validate_labels
 
 if TYPE_CHECKING:
@@ -125,17 +126,8 @@ class Transaction:
         row = self._row(info.name)
         if row is None:
             raise NotFound(f"snapshot {info.name} does not exist")
-        labels: dict[str, str] = json.loads(row[4])
-        new = validate_labels(info.labels)
-        for path in fieldpaths or ("labels",):
-            if path == "labels":
-                labels = dict(new)
-            elif path.startswith("labels."):
-                key = path[len("labels."):]
-                labels[key] = new.get(key, "")
-            else:
-                raise InvalidArgument(f'cannot update "{path}" field on snapshot "{info.name}"')
-        labels = {k: v for k, v in labels.items() if v}  # an empty value deletes the label
+        labels = apply_fieldpaths(json.loads(row[4]), validate_labels(info.labels), fieldpaths,
+                                  f'snapshot "{info.name}"')
         self._write("UPDATE snapshots SET labels = ?, updated = ? WHERE id = ?",
                     (json.dumps(labels, sort_keys=True), _ns(self._store.clock()), row[0]))
         return self.get_info(info.name)[1]

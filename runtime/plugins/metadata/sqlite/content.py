@@ -42,6 +42,7 @@ from ....core.content import (
     validate_labels,
 )
 from ....core.filters import Filter, parse_all
+from ....core.labels import apply_fieldpaths
 from ....errdefs import AlreadyExists, InvalidArgument, NotFound, Unavailable
 from .content_writer import NamespacedWriter
 from .db import DB
@@ -111,18 +112,8 @@ class NamespacedContentStore:
             row = self._row(c, info.digest)
             if row is None:
                 raise NotFound(f"content digest {info.digest}")
-            labels: dict[str, str] = json.loads(row["labels"])
-            if not fieldpaths:
-                labels = dict(info.labels)
-            for path in fieldpaths:
-                if path.startswith("labels."):
-                    key = path[len("labels."):]
-                    labels[key] = info.labels.get(key, "")
-                elif path == "labels":
-                    labels = dict(info.labels)
-                else:
-                    raise InvalidArgument(f'cannot update "{path}" field on content info "{info.digest}"')
-            labels = {k: v for k, v in labels.items() if v}
+            labels = apply_fieldpaths(json.loads(row["labels"]), info.labels, fieldpaths,
+                                      f'content info "{info.digest}"')
             check_labels(labels)
             now = self.clock()
             c.execute("UPDATE blobs SET labels=?, updated_at=? WHERE namespace=? AND digest=?",

@@ -188,18 +188,8 @@ class NamespacedSnapshotter:
             raise InvalidArgument("snapshot name must not be empty")
         with self.lock.shared(), self.db.update() as c:
             row = self._require(c, info.name)
-            labels: dict[str, str] = json.loads(row["labels"])
-            if not fieldpaths:
-                labels = dict(info.labels)
-            for path in fieldpaths:
-                if path.startswith("labels."):
-                    key = path[len("labels."):]
-                    labels[key] = info.labels.get(key, "")
-                elif path == "labels":
-                    labels = dict(info.labels)
-                else:
-                    raise InvalidArgument(f'cannot update "{path}" field on snapshot "{info.name}"')
-            labels = {k: v for k, v in labels.items() if v}
+            labels = labels_.apply_fieldpaths(json.loads(row["labels"]), info.labels, fieldpaths,
+                                              f'snapshot "{info.name}"')
             labels_.validate_all(labels)
             now = self.clock()
             c.execute("UPDATE snapshots SET labels=?, updated_at=? WHERE namespace=? AND snapshotter=? AND key=?",
