@@ -90,12 +90,3 @@ class DirTree(LiveWidget, w.VBox):  # type: ignore[misc]  # ipywidgets is untype
     def summary(self) -> str:
         ch = " ".join(f"{k}:{c!r}" for k, c in self.changes.items() if c)
         return f"<DirTree {self.paths['root'].name}+{self.paths['state'].name} scans={self.redraws} {ch}>"
-
-    def stop(self) -> None:
-        """Stop redrawing on events."""
-        if getattr(self, "feed", None) is not None:
-            self.feed.remove_listener(self._on_event)  # type: ignore[union-attr]
-
-    def close(self) -> None:
-        self.stop()
-        super().close()

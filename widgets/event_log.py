@@ -56,18 +56,6 @@ class EventLog(LiveWidget, w.VBox):  # type: ignore[misc]  # ipywidgets is untyp
         self.lanes.value = tl.svg() if len(tl) else "<i style='font-size:11px'>no events yet</i>"
         self.table.value = tl.html(last=self.rows)
 
-    def stop(self) -> None:
-        """Stop listening (and the subscription, if this log started it)."""
-        feed = getattr(self, "feed", None)
-        if feed is not None:
-            feed.remove_listener(self._on_event)
-            if self._owns_feed:
-                feed.stop()
-
-    def close(self) -> None:
-        self.stop()
-        super().close()
-
     def summary(self) -> str:
         last = self.timeline.entries[-1].topic if len(self.timeline) else "-"
         return f"<EventLog {self.timeline.total} events, last {last}>"

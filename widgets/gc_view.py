@@ -135,15 +135,3 @@ class GCView(LiveWidget, w.VBox):  # type: ignore[misc]  # ipywidgets is untyped
         roots = len({r.unflat() for r in self.graph.roots})
         return (f"<GCView {len(self.graph.nodes)} nodes, {roots} roots, {len(self.graph.garbage())} garbage; "
                 f"last collection removed {len(self.last_removed)}>")[:110]
-
-    def stop(self) -> None:
-        """Stop redrawing on events (and the subscription, if this widget started it)."""
-        feed = getattr(self, "feed", None)
-        if feed is not None:
-            feed.remove_listener(self._on_event)
-            if self._owns_feed:
-                feed.stop()
-
-    def close(self) -> None:
-        self.stop()
-        super().close()

@@ -292,6 +292,25 @@ class LiveWidget:
         """Bring the view up to date now (the widget's own thread)."""
         raise NotImplementedError
 
+    def stop(self) -> None:
+        """Stop redrawing on the daemon's events (the widget stays on screen, frozen), and stop
+        the subscription too if this widget started it."""
+        on_event = getattr(self, "_on_event", None)
+        if on_event is not None:
+            self._leave_feed(lambda feed: feed.remove_listener(on_event))
+
+    def _leave_feed(self, unsubscribe: Callable[[EventFeed], None]) -> None:
+        feed = getattr(self, "feed", None)
+        if feed is not None:
+            unsubscribe(feed)
+            if getattr(self, "_owns_feed", False):
+                feed.stop()
+
+    def close(self) -> None:
+        """Stop, then take the widget off the page."""
+        self.stop()
+        super().close()  # type: ignore[misc]  # the ipywidgets class mixed in after this one
+
     def wait_for_redraw(self, after: int, timeout: float = 10.0) -> bool:
         """Block until more than ``after`` redraws have happened (False on timeout)."""
         with self._redraw_cond:

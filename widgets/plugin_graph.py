@@ -242,12 +242,4 @@ class PluginGraph(LiveWidget, w.VBox):  # type: ignore[misc]  # ipywidgets is un
 
     def stop(self) -> None:
         """Stop following the daemon (and the subscription, if this graph started it)."""
-        feed = getattr(self, "feed", None)
-        if feed is not None:
-            feed.remove_reconnect_listener(self._on_reconnect)
-            if self._owns_feed:
-                feed.stop()
-
-    def close(self) -> None:
-        self.stop()
-        super().close()
+        self._leave_feed(lambda feed: feed.remove_reconnect_listener(self._on_reconnect))

@@ -163,10 +163,6 @@ class PullProgress(LiveWidget, w.VBox):  # type: ignore[misc]  # ipywidgets is u
         if watch is not None:
             watch.stop()
 
-    def close(self) -> None:
-        self.stop()
-        super().close()
-
 
 def _throttle_of(options: dict[str, Any]) -> dict[str, Any]:
     """Take the Throttle's own keyword arguments (clock, call_later, dispatch) out of ``options``."""

@@ -102,15 +102,3 @@ class SnapshotChain(LiveWidget, w.VBox):  # type: ignore[misc]  # ipywidgets is 
         kinds = " ".join(f"{k}={n}" for k, n in sorted(s["kinds"].items())) or "empty"
         n_wh = sum(len(v) for v in self.whiteouts.values())
         return f"<SnapshotChain {self.name} {kinds} depth={s['depth']} whiteouts={n_wh}>"[:110]
-
-    def stop(self) -> None:
-        """Stop redrawing on events (and the subscription, if this widget started it)."""
-        feed = getattr(self, "feed", None)
-        if feed is not None:
-            feed.remove_listener(self._on_event)
-            if self._owns_feed:
-                feed.stop()
-
-    def close(self) -> None:
-        self.stop()
-        super().close()
