@@ -1,7 +1,6 @@
 """``make lab`` (``python -m pyctrd.lab``): daemon + registry + JupyterLab, recorded and stopped by PID."""
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import re
@@ -18,7 +17,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from pyctrd.cgroups import Cgroup, Hierarchies
+from pyctrd.cgroups import Cgroup, remove_namespace_cgroups
 from pyctrd.client import Client
 from pyctrd.errdefs import FailedPrecondition, PyctrdError, Unavailable
 from pyctrd.lab import Lab
@@ -245,7 +244,7 @@ class Running:
     cgroup: Cgroup
 
     def cgroup_dirs(self) -> list[str]:
-        return [d for d in [*self.cgroup.v1.values(), self.cgroup.unified] if d and os.path.isdir(d)]
+        return [d for d in self.cgroup.directories if os.path.isdir(d)]
 
     def assert_gone(self) -> None:
         assert not self.shim.alive() and not self.init.alive(), self
@@ -259,12 +258,7 @@ def namespace() -> Iterator[str]:
     ns = f"labstop{secrets.token_hex(3)}"
     yield ns
     shutil.rmtree(f"/run/containerd/runc/{ns}", ignore_errors=True)
-    h = Hierarchies.discover()
-    for mnt in {*h.v1.values(), *([h.unified] if h.unified else [])}:
-        parent = Path(mnt) / ns
-        for d in [*(c for c in parent.glob("*") if c.is_dir()), parent]:
-            with contextlib.suppress(OSError):
-                d.rmdir()
+    remove_namespace_cgroups(ns)
 
 
 @pytest.fixture

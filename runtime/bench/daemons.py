@@ -30,7 +30,7 @@ import time
 from pathlib import Path
 
 from .. import errdefs
-from ..cgroups import Hierarchies
+from ..cgroups import Hierarchies, remove_namespace_cgroups
 from ..client import Client
 
 __all__ = ["CONTAINERD", "CpuMeter", "PrivateContainerd", "PrivateDaemon", "PrivatePyctrd", "cleanup_namespace",
@@ -102,16 +102,7 @@ def cleanup_namespace(namespace: str, *runc_roots: Path) -> None:
                                check=False)
             shutil.rmtree(root, ignore_errors=True)
     with contextlib.suppress(errdefs.PyctrdError, OSError):
-        h = Hierarchies.discover()
-        for mnt in {*h.v1.values(), *([h.unified] if h.unified else [])}:
-            parent = Path(mnt) / namespace
-            if parent.is_dir():
-                for child in parent.iterdir():
-                    if child.is_dir():
-                        with contextlib.suppress(OSError):
-                            child.rmdir()
-                with contextlib.suppress(OSError):
-                    parent.rmdir()
+        remove_namespace_cgroups(namespace)
 
 
 class CpuMeter:

@@ -8,11 +8,11 @@
 """
 from __future__ import annotations
 
-from .cgroup import Cgroup, Hierarchies, freezer_state, parse_proc_cgroup
+from .cgroup import Cgroup, Hierarchies, freezer_state, parse_proc_cgroup, remove_namespace_cgroups
 from .metrics import metrics, to_any
 from .oom import OOMEvent, oom_events, watch_file
 
 __all__ = [
     "Cgroup", "Hierarchies", "OOMEvent", "freezer_state", "metrics", "oom_events",
-    "parse_proc_cgroup", "to_any", "watch_file",
+    "parse_proc_cgroup", "remove_namespace_cgroups", "to_any", "watch_file",
 ]

@@ -20,11 +20,16 @@ process is, one ``id:controllers:path`` line per hierarchy (``0::/path`` for v2)
 ...     "41 31 0:38 / /sys/fs/cgroup/unified rw - cgroup2 cgroup2 rw\\n")
 >>> h.mode, h.v1, h.unified
 ('hybrid', {'memory': '/sys/fs/cgroup/memory'}, '/sys/fs/cgroup/unified')
+>>> h.mountpoints
+['/sys/fs/cgroup/memory', '/sys/fs/cgroup/unified']
 >>> Cgroup.from_path("/default/c1", h)
 <Cgroup /default/c1 v1=memory v2=yes>
+>>> Cgroup.from_path("/default/c1", h).directories
+['/sys/fs/cgroup/memory/default/c1', '/sys/fs/cgroup/unified/default/c1']
 """
 from __future__ import annotations
 
+import contextlib
 import os
 from dataclasses import dataclass, field
 from typing import Any
@@ -32,7 +37,7 @@ from typing import Any
 from .. import errdefs
 from ..errdefs import InvalidArgument, NotFound, map_exceptions
 
-__all__ = ["Cgroup", "Hierarchies", "freezer_state", "parse_proc_cgroup"]
+__all__ = ["Cgroup", "Hierarchies", "freezer_state", "parse_proc_cgroup", "remove_namespace_cgroups"]
 
 # v1 mounts also carry mount flags among their options; these are not controllers.
 _MOUNT_FLAGS = {"rw", "ro", "nosuid", "nodev", "noexec", "relatime", "noatime", "strictatime",
@@ -93,6 +98,11 @@ class Hierarchies:
         with map_exceptions(mountinfo), open(mountinfo) as f:
             return cls.parse_mountinfo(f.read())
 
+    @property
+    def mountpoints(self) -> list[str]:
+        """Every mounted hierarchy once (co-mounted v1 controllers share one), cgroup2's last."""
+        return [*dict.fromkeys(self.v1.values()), *([self.unified] if self.unified else [])]
+
     def directory(self, mountpoint: str, path: str) -> str:
         """The directory of cgroup ``path`` in the hierarchy mounted at ``mountpoint``."""
         root = self.roots.get(mountpoint, "/")
@@ -129,6 +139,11 @@ class Cgroup:
     path: str
     v1: dict[str, str] = field(default_factory=dict)
     unified: str | None = None
+
+    @property
+    def directories(self) -> list[str]:
+        """Its directory in every hierarchy, once each (co-mounted controllers share one)."""
+        return [*dict.fromkeys(self.v1.values()), *([self.unified] if self.unified else [])]
 
     def __repr__(self) -> str:
         names = ",".join(sorted(k for k in self.v1 if not k.startswith("name="))) or "-"
@@ -223,3 +238,15 @@ def freezer_state(cg: Cgroup) -> str:
             with open(os.path.join(cg.unified, "cgroup.freeze")) as f:
                 return "frozen" if f.read().strip() == "1" else "thawed"
     raise NotFound(f"cgroup {cg.path}: no freezer")
+
+
+def remove_namespace_cgroups(namespace: str, hierarchies: Hierarchies | None = None) -> None:
+    """Remove the empty cgroup directories of ``namespace`` (``/<namespace>/*`` and the parent
+    itself) in every hierarchy: what a test or a benchmark leaves once its tasks are gone. A
+    directory still holding processes stays (rmdir refuses)."""
+    for mnt in (hierarchies or Hierarchies.discover()).mountpoints:
+        parent = os.path.join(mnt, namespace)
+        children = [e.path for e in os.scandir(parent) if e.is_dir()] if os.path.isdir(parent) else []
+        for d in [*children, parent]:
+            with contextlib.suppress(OSError):
+                os.rmdir(d)

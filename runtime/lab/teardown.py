@@ -167,7 +167,7 @@ def clean_after(state: str | os.PathLike[str]) -> list[str]:
         cgroup = _task_cgroup(bundle)
         _wait_gone([*_cgroup_procs(cgroup), *_children(pid), pid], 5, signal.SIGKILL)
         notes.append(f"killed leftover shim of {ns}/{id} (pid {pid})")
-        for d in [*cgroup.v1.values(), *([cgroup.unified] if cgroup.unified else [])] if cgroup else []:
+        for d in cgroup.directories if cgroup else []:
             with contextlib.suppress(OSError):
                 os.rmdir(d)
     notes += [f"unmounted {m}" for m in unmount_under(state)]

@@ -91,7 +91,7 @@ def _clean_round(rt: Env, prefix: str) -> None:
     mounts = [m for m in Path("/proc/self/mountinfo").read_text().splitlines() if f"/{prefix}" in m]
     assert not mounts, mounts
     h = Hierarchies.discover()
-    cgroups = [str(p) for mnt in {*h.v1.values(), *([h.unified] if h.unified else [])}
+    cgroups = [str(p) for mnt in h.mountpoints
                for p in (Path(mnt) / rt.namespace).glob(f"{prefix}*")]
     assert not cgroups, cgroups[:5]
 

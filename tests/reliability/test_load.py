@@ -188,7 +188,7 @@ def leaks(rt: Env, baseline: dict[int, str]) -> dict[str, list[str]]:
         "bundles": os.listdir(rt.state) + os.listdir(rt.work),
         "mounts": [m for m in Path("/proc/self/mountinfo").read_text().splitlines()
                    if ("/l" in m and rt.namespace in m) or str(rt.daemon.root) in m],
-        "cgroups": [str(p) for mnt in {*h.v1.values(), *([h.unified] if h.unified else [])}
+        "cgroups": [str(p) for mnt in h.mountpoints
                     for p in (Path(mnt) / rt.namespace).glob("l*-*")],
         "ingests": [s.ref for s in rt.client.content.list_statuses()],
         "snapshots": [s.name for s in rt.client.snapshotter("overlayfs").walk()],

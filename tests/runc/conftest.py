@@ -90,7 +90,7 @@ class Lab:
             subprocess.run(["runc", "--root", self.runc.root, "delete", "--force", cid],
                            capture_output=True, check=False)
         h = Hierarchies.discover()
-        for mnt in [*set(h.v1.values()), *([h.unified] if h.unified else [])]:
+        for mnt in h.mountpoints:
             parent = os.path.join(mnt, self.namespace)
             if os.path.isdir(parent):
                 for child in os.listdir(parent):

@@ -29,7 +29,7 @@ from typing import Any
 import pytest
 
 from pyctrd import errdefs
-from pyctrd.cgroups import Hierarchies
+from pyctrd.cgroups import remove_namespace_cgroups
 from pyctrd.client import Client, cio
 from pyctrd.core import oci
 from pyctrd.core.containers import Container
@@ -298,16 +298,7 @@ def _host_leftovers(env: Env, ns: str) -> list[str]:
                 subprocess.run(["runc", "--root", str(runc_root), "delete", "--force", cid], capture_output=True,
                                check=False)
         shutil.rmtree(runc_root, ignore_errors=True)
-    h = Hierarchies.discover()
-    for mnt in {*h.v1.values(), *([h.unified] if h.unified else [])}:
-        parent = Path(mnt) / ns
-        if parent.is_dir():
-            for child in parent.iterdir():
-                if child.is_dir():
-                    with contextlib.suppress(OSError):
-                        child.rmdir()
-            with contextlib.suppress(OSError):
-                parent.rmdir()
+    remove_namespace_cgroups(ns)
     return problems
 
 

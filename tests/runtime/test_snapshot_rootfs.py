@@ -102,7 +102,6 @@ def test_task_rootfs_from_the_containers_snapshot(inprocess: InProcess, busybox_
         held.close()
         client.close()
         shutil.rmtree(f"/run/containerd/runc/{ns}", ignore_errors=True)
-        h = Hierarchies.discover()
-        for mnt in {*h.v1.values(), *([h.unified] if h.unified else [])}:
+        for mnt in Hierarchies.discover().mountpoints:
             with contextlib.suppress(OSError):
                 Path(mnt, ns).rmdir()

@@ -147,7 +147,7 @@ class ShimLab:
                 subprocess.run(["runc", "--root", str(self.runc_root), "delete", "--force", cid],
                                capture_output=True, check=False)
         h = Hierarchies.discover()
-        for mnt in [*set(h.v1.values()), *([h.unified] if h.unified else [])]:
+        for mnt in h.mountpoints:
             parent = os.path.join(mnt, self.namespace)
             if os.path.isdir(parent):
                 for child in os.listdir(parent):
@@ -173,7 +173,7 @@ def cgroup_dirs(namespace: str) -> list[str]:
     """Every cgroup directory left for ``namespace`` (the namespace's parent excluded)."""
     h = Hierarchies.discover()
     left = []
-    for mnt in {*h.v1.values(), *([h.unified] if h.unified else [])}:
+    for mnt in h.mountpoints:
         parent = os.path.join(mnt, namespace)
         if os.path.isdir(parent):
             left += [os.path.join(parent, c) for c in os.listdir(parent)

@@ -130,7 +130,7 @@ def remove_empty_cgroup(cgroup: Cgroup) -> None:
     """After a dead shim's cleanup: a ``runc create`` killed half-way (its shim's caller gone)
     leaves the task's cgroup with no runc state to delete it. Empty directories go; one still
     holding processes stays (rmdir refuses) and is reported."""
-    for d in [*cgroup.v1.values(), *([cgroup.unified] if cgroup.unified else [])]:
+    for d in cgroup.directories:
         try:
             os.rmdir(d)
         except FileNotFoundError:
