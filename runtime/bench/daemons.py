@@ -32,6 +32,7 @@ from pathlib import Path
 from .. import errdefs
 from ..cgroups import Hierarchies, remove_namespace_cgroups
 from ..client import Client
+from ..lab.procs import stop_child
 
 __all__ = ["CONTAINERD", "CpuMeter", "PrivateContainerd", "PrivateDaemon", "PrivatePyctrd", "cleanup_namespace",
            "descendants", "fd_count", "mounts_under", "rss_kib"]
@@ -237,14 +238,7 @@ class PrivateDaemon:
         """SIGTERM by PID, SIGKILL after ``timeout``; the exit code."""
         if self.proc is None:
             return None
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        return self.proc.returncode
+        return stop_child(self.proc, timeout=timeout)
 
     def shims(self) -> list[int]:
         """Live shim processes started for our namespaces (by command line)."""

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errdefs import NotFound, Unavailable
-from .procs import free_port
+from .procs import free_port, stop_child
 
 __all__ = ["JupyterLab", "strip_files", "strip_outputs_hook"]
 
@@ -149,14 +149,7 @@ class JupyterLab:
         """SIGTERM by PID: Jupyter shuts its kernels down (notebooks' own daemons stop with them)."""
         if self.proc is None:
             return None
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        return self.proc.returncode
+        return stop_child(self.proc, timeout=timeout)
 
 
 def strip_files(paths: list[str]) -> list[str]:

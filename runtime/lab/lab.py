@@ -10,7 +10,6 @@ from __future__ import annotations
 import atexit
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -22,7 +21,7 @@ from typing import Any, Self
 from ..client import Client
 from ..daemon.server import socket_in_use
 from ..errdefs import FailedPrecondition, NotFound, Unavailable
-from .procs import PidDir
+from .procs import PidDir, stop_child
 from .registry import LocalRegistry, registry_answers
 from .teardown import clean_after, stop_tasks
 
@@ -241,13 +240,7 @@ class Lab:
         """
         if self.proc is None or self.attached:
             return None
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        stop_child(self.proc, timeout=timeout)
         if self.registry is None:
             _RUNNING.discard(self)
         pids = os.environ.get("PYCTRD_LAB_PIDS")

@@ -22,7 +22,7 @@ from pathlib import Path
 from ..core.mount import unmount
 from ..errdefs import map_exceptions
 
-__all__ = ["PidDir", "ProcessRecord", "free_port", "mounts_under", "stop_pid", "unmount_under"]
+__all__ = ["PidDir", "ProcessRecord", "free_port", "mounts_under", "stop_child", "stop_pid", "unmount_under"]
 
 
 def _start_time(pid: int) -> int | None:
@@ -81,6 +81,18 @@ def stop_pid(record: ProcessRecord, *, sig: int = signal.SIGTERM, timeout: float
             time.sleep(0.05)
     _reap(record.pid)
     return True
+
+
+def stop_child(proc: subprocess.Popen[bytes], *, sig: int = signal.SIGTERM, timeout: float = 15) -> int:
+    """Stop a process we started: ``sig``, wait up to ``timeout``, then SIGKILL; its exit code."""
+    if proc.poll() is None:
+        proc.send_signal(sig)
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+    return proc.returncode
 
 
 def _reap(pid: int) -> None:

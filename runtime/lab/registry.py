@@ -20,7 +20,7 @@ import urllib.request
 from pathlib import Path
 
 from ..errdefs import FailedPrecondition, NotFound, Unavailable
-from .procs import free_port
+from .procs import free_port, stop_child
 
 __all__ = ["REGISTRY_BINARY", "LocalRegistry", "registry_answers", "registry_config"]
 
@@ -122,11 +122,4 @@ class LocalRegistry:
         """SIGTERM by PID, then SIGKILL after ``timeout``."""
         if self.proc is None:
             return None
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        return self.proc.returncode
+        return stop_child(self.proc, timeout=timeout)
