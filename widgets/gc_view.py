@@ -64,11 +64,7 @@ class GCView(LiveWidget, w.VBox):  # type: ignore[misc]  # ipywidgets is untyped
         refresh.on_click(lambda _: self.refresh())
         super().__init__([w.HBox([refresh, collect, self.images, remove]), self.header, self.svg, self.result])
         self._setup_live(interval, **throttle)
-        self._owns_feed = feed is None
-        self.feed = feed if feed is not None else EventFeed.for_client(client)
-        self.feed.add_listener(self._on_event)
-        if self._owns_feed:
-            self.feed.start()
+        self._join_feed(client, feed)
         self.refresh()
 
     def _on_event(self, envelope: Envelope) -> None:

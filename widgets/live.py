@@ -292,6 +292,15 @@ class LiveWidget:
         """Bring the view up to date now (the widget's own thread)."""
         raise NotImplementedError
 
+    def _join_feed(self, client: Client, feed: EventFeed | None) -> None:
+        """Listen (``_on_event``) to a shared ``feed``, or to a subscription of this widget's own,
+        started here and stopped with the widget."""
+        self._owns_feed = feed is None
+        self.feed = feed if feed is not None else EventFeed.for_client(client)
+        self.feed.add_listener(self._on_event)  # type: ignore[attr-defined]  # each widget defines it
+        if self._owns_feed:
+            self.feed.start()
+
     def stop(self) -> None:
         """Stop redrawing on the daemon's events (the widget stays on screen, frozen), and stop
         the subscription too if this widget started it."""

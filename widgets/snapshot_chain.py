@@ -46,11 +46,7 @@ class SnapshotChain(LiveWidget, w.VBox):  # type: ignore[misc]  # ipywidgets is 
         refresh.on_click(lambda _: self.refresh())
         super().__init__([w.HBox([refresh, self.header]), self.svg])
         self._setup_live(interval, **throttle)
-        self._owns_feed = feed is None
-        self.feed = feed if feed is not None else EventFeed.for_client(client)
-        self.feed.add_listener(self._on_event)
-        if self._owns_feed:
-            self.feed.start()
+        self._join_feed(client, feed)
         self.refresh()
 
     def _on_event(self, envelope: Envelope) -> None:
